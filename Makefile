@@ -1,0 +1,45 @@
+# inferq: two commands on a fresh machine.
+#   make run   the whole stack (Redis, workers, gunicorn, nginx) serving the demo model
+#   make test  unit and integration tests against the real stack
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP_LOCAL := $(VENV)/.installed-local
+STAMP_DEV := $(VENV)/.installed-dev
+
+.PHONY: run test test-unit test-integration model clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP_LOCAL): requirements/base.txt requirements/web.txt requirements/worker.txt requirements/local.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements/local.txt
+	touch $@
+
+$(STAMP_DEV): $(STAMP_LOCAL) requirements/dev.txt
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	touch $@
+
+models/digits/1/model.keras: | $(STAMP_LOCAL)
+	$(PY) scripts/train_digits.py --out $@
+
+model: models/digits/1/model.keras
+
+run: $(STAMP_LOCAL) models/digits/1/model.keras
+	@command -v nginx >/dev/null || echo "nginx not found: install it with 'apt-get install -y nginx-light' (serving gunicorn directly meanwhile)"
+	@command -v redis-server >/dev/null || { echo "redis-server not found: install it with 'apt-get install -y redis-server', or set INFERQ_REDIS_URL"; [ -n "$$INFERQ_REDIS_URL" ]; }
+	exec $(PY) scripts/stack.py
+
+test: $(STAMP_DEV) models/digits/1/model.keras
+	$(PY) -m pytest tests/unit tests/integration
+
+test-unit: $(STAMP_DEV)
+	$(PY) -m pytest tests/unit
+
+test-integration: $(STAMP_DEV) models/digits/1/model.keras
+	$(PY) -m pytest tests/integration
+
+clean:
+	rm -rf data test-artifacts .pytest_cache

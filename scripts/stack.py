@@ -1,0 +1,240 @@
+"""Run the whole stack on one machine: Redis, inference workers, gunicorn and nginx.
+
+``make run`` calls this. It renders configs into the data folder, trains the demo model if
+it is missing, and hands the processes to supervisord, which restarts any that crash.
+It prints the URL once the API is ready; Ctrl-C (or SIGTERM) stops everything cleanly.
+
+Why supervisord: it is a mature, pure-Python process manager with restart policies,
+process groups and a control socket (supervisorctl), and it needs no daemon of its own.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from shared.settings import Settings  # noqa: E402
+from workers.registry import discover  # noqa: E402
+
+READY_TIMEOUT_S = 180.0
+"""How long to wait for /readyz before giving up (TensorFlow start and warm-up included)."""
+
+NGINX_TEMPLATE = ROOT / "deploy" / "nginx" / "inferq.conf.template"
+DEMO_MODEL = ROOT / "models" / "digits" / "1" / "model.keras"
+
+
+def main() -> int:
+    settings = Settings.from_env()
+    data = (ROOT / settings.data_dir).resolve()
+    for sub in ("logs", "redis", "nginx/tmp"):
+        (data / sub).mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if not env.get("INFERQ_REDIS_URL"):
+        env["INFERQ_REDIS_URL"] = _local_redis_url(settings, data)
+    ensure_demo_model(settings)
+    nginx = shutil.which("nginx")
+    if nginx:
+        env["INFERQ_WEB_BIND"] = settings.web_bind
+        write_nginx_conf(settings, data)
+    else:
+        print("nginx is not installed (apt-get install nginx-light); serving gunicorn directly.")
+        env["INFERQ_WEB_BIND"] = f"{settings.bind_host}:{settings.port}"
+    models = sorted(discover(ROOT / settings.models_dir, settings.model_names or None))
+    conf = write_supervisor_conf(settings, data, models, nginx, own_redis=not os.environ.get("INFERQ_REDIS_URL"))
+    return supervise(conf, settings, env)
+
+
+def _local_redis_url(settings: Settings, data: Path) -> str:
+    """Start-of-day Redis settings: a generated password kept in the data folder."""
+    password_file = data / "redis.password"
+    if not password_file.exists():
+        password_file.write_text(secrets.token_urlsafe(24))
+        password_file.chmod(0o600)
+    password = password_file.read_text().strip()
+    (data / "redis.conf").write_text("\n".join([
+        "bind 127.0.0.1 -::1",
+        f"port {settings.local_redis_port}",
+        f"dir {data / 'redis'}",
+        "appendonly yes",
+        f"appendfsync {settings.redis_appendfsync}",
+        'save ""',
+        f"requirepass {password}",
+        "protected-mode yes",
+        "daemonize no",
+        "",
+    ]))
+    (data / "redis.conf").chmod(0o600)
+    return f"redis://:{password}@127.0.0.1:{settings.local_redis_port}/0"
+
+
+def ensure_demo_model(settings: Settings) -> None:
+    """Train the digits model if the repository lacks it (a minute on two cores)."""
+    if Path(settings.models_dir).resolve() != (ROOT / "models").resolve() or DEMO_MODEL.exists():
+        return
+    print("training the demo model (models/digits/1/model.keras) ...", flush=True)
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "train_digits.py"), "--out", str(DEMO_MODEL)],
+                   check=True)
+
+
+def render_template(text: str, values: dict[str, str]) -> str:
+    """Fill ``${NAME}`` placeholders like envsubst restricted to ``values``."""
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    return text
+
+
+def write_nginx_conf(settings: Settings, data: Path) -> Path:
+    """nginx.conf for a non-daemon nginx under supervisord, with the shared site template."""
+    site = render_template(NGINX_TEMPLATE.read_text(), {
+        "INFERQ_UPSTREAM": settings.web_bind,
+        "INFERQ_LISTEN": f"{settings.bind_host}:{settings.port}",
+        "INFERQ_MAX_BODY_BYTES": str(settings.max_body_bytes),
+        "INFERQ_PROXY_READ_TIMEOUT_S": str(int(settings.wait_cap_s) + 30),
+    })
+    tmp = data / "nginx" / "tmp"
+    user = ""
+    if os.geteuid() == 0:
+        # nginx workers drop to nobody; they must own the body buffer folders.
+        user = "user nobody nogroup;"
+        for path in [tmp, *tmp.iterdir()]:
+            shutil.chown(path, "nobody", "nogroup")
+    conf = data / "nginx" / "nginx.conf"
+    conf.write_text(f"""{user}
+worker_processes 1;
+daemon off;
+pid {data / 'nginx' / 'nginx.pid'};
+error_log {data / 'logs' / 'nginx-error.log'} warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log {data / 'logs' / 'nginx-access.log'};
+    client_body_temp_path {tmp / 'body'};
+    proxy_temp_path {tmp / 'proxy'};
+    fastcgi_temp_path {tmp / 'fastcgi'};
+    uwsgi_temp_path {tmp / 'uwsgi'};
+    scgi_temp_path {tmp / 'scgi'};
+    sendfile on;
+    tcp_nodelay on;
+{site}
+}}
+""")
+    return conf
+
+
+def write_supervisor_conf(settings: Settings, data: Path, models: list[str], nginx: str | None,
+                          own_redis: bool) -> Path:
+    """One program per process: redis, a worker per model, gunicorn, nginx."""
+    bin_dir = Path(sys.executable).parent
+    programs = []
+    if own_redis:
+        programs.append(_program("redis", f"redis-server {data / 'redis.conf'}", 10))
+    for model in models:
+        programs.append(_program(f"worker-{model}", f"{sys.executable} -m workers {model}", 20,
+                                 stopwaitsecs=60, killasgroup="true"))
+    programs.append(_program("web", f"{bin_dir / 'gunicorn'} -c web/gunicorn.conf.py web.wsgi:app", 30,
+                             stopwaitsecs=35))
+    if nginx:
+        programs.append(_program("nginx", f"{nginx} -c {data / 'nginx' / 'nginx.conf'}", 40))
+    conf = data / "supervisord.conf"
+    run_as = "user=root\n" if os.geteuid() == 0 else ""
+    conf.write_text(f"""[supervisord]
+nodaemon=true
+silent=true
+{run_as}
+logfile={data / 'logs' / 'supervisord.log'}
+pidfile={data / 'supervisord.pid'}
+childlogdir={data / 'logs'}
+directory={ROOT}
+
+[unix_http_server]
+file={data / 'supervisor.sock'}
+chmod=0700
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{data / 'supervisor.sock'}
+""" + "".join(programs))
+    return conf
+
+
+def _program(name: str, command: str, priority: int, **extra) -> str:
+    lines = [
+        f"\n[program:{name}]",
+        f"command={command}",
+        f"directory={ROOT}",
+        f"priority={priority}",
+        "autostart=true",
+        "autorestart=true",
+        "startsecs=1",
+        "startretries=100",
+        "redirect_stderr=true",
+        f"stdout_logfile=%(here)s/logs/{name}.log",
+        "stdout_logfile_maxbytes=20MB",
+        "stdout_logfile_backups=2",
+    ]
+    lines += [f"{key}={value}" for key, value in extra.items()]
+    return "\n".join(lines) + "\n"
+
+
+def supervise(conf: Path, settings: Settings, env: dict[str, str]) -> int:
+    """Run supervisord, announce the URL when ready, and stop it on Ctrl-C or SIGTERM."""
+    supervisord = Path(sys.executable).parent / "supervisord"
+    proc = subprocess.Popen([str(supervisord), "-c", str(conf)], env=env, cwd=ROOT,
+                            start_new_session=True)
+
+    def stop(signum, _frame):
+        print(f"\nstopping (signal {signum}) ...", flush=True)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    url = f"http://{settings.bind_host}:{settings.port}"
+    if wait_ready(url, proc):
+        announce(url)
+    else:
+        print(f"the stack did not become ready; see {conf.parent / 'logs'}", flush=True)
+    return proc.wait()
+
+
+def wait_ready(url: str, proc: subprocess.Popen) -> bool:
+    """Poll /readyz until it answers 200, supervisord exits, or the timeout passes."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def announce(url: str) -> None:
+    """Print where the API is and a request to try."""
+    from sklearn.datasets import load_digits
+
+    image = load_digits().images[0].astype(int).tolist()
+    print(f"""
+inferq is ready at {url}   (Ctrl-C stops everything)
+
+  curl -s -X POST {url}/v1/models/digits/jobs -H 'Content-Type: application/json' \\
+       -d '{{"instances": [{image}]}}'
+  curl -s '{url}/v1/jobs/<id>?wait=10'
+""", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""The Celery application both sides share: web publishes with it, workers consume with it.
+
+Only JSON crosses the broker (never pickle), tasks carry a job id rather than the payload,
+and acknowledgement happens after the task ran so a dead worker's job is redelivered.
+"""
+from __future__ import annotations
+
+from celery import Celery
+
+from shared import keys
+from shared.settings import Settings
+
+PREDICT_TASK = "inferq.predict"
+"""Name of the task that runs one job; its only argument is the job id."""
+
+PROC_ALIVE_TIMEOUT_S = 180.0
+"""A pool child imports TensorFlow and warms its models up before it reports alive."""
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app configured from settings: JSON only, late acks, no result backend."""
+    app = Celery("inferq", broker=settings.redis_url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        event_serializer="json",
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_proc_alive_timeout=PROC_ALIVE_TIMEOUT_S,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        task_create_missing_queues=True,
+    )
+    return app
+
+
+class TaskPublisher:
+    """Puts a job on its model's queue. Web holds one; tests may pass their own."""
+
+    def __init__(self, celery: Celery):
+        self.celery = celery
+
+    def publish(self, job_id: str, model: str) -> None:
+        """Queue the predict task for ``job_id`` on the model's own queue."""
+        self.celery.send_task(
+            PREDICT_TASK,
+            args=[job_id],
+            queue=keys.queue(model),
+            retry=True,
+            retry_policy={"max_retries": 1, "interval_start": 0.1, "interval_step": 0.2},
+        )

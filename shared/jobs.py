@@ -1,0 +1,208 @@
+"""The job record, its state machine, and the store that keeps it in Redis.
+
+Celery's result backend is never consulted: this record is the only truth about a job,
+so an unknown or expired id is a 404 instead of a job that looks queued forever.
+Transitions run as Lua scripts so a redelivered task can never overwrite a final result.
+"""
+from __future__ import annotations
+
+import enum
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import orjson
+
+from shared import keys
+
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+"""Upper bounds of the job latency histogram (submit to terminal state), in seconds."""
+
+
+class JobStatus(str, enum.Enum):
+    """Where a job is in its life: queued -> running -> succeeded | failed | canceled."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    def is_terminal(self) -> bool:
+        """True once the job can no longer change."""
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
+
+
+def new_job_id() -> str:
+    """A random, unguessable job id (UUID4)."""
+    return str(uuid.uuid4())
+
+
+def rfc3339(epoch: float | None) -> str | None:
+    """Epoch seconds as an RFC 3339 UTC timestamp with milliseconds."""
+    if epoch is None:
+        return None
+    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Job:
+    """One inference job as stored in Redis. ``instances`` and ``predictions`` stay raw JSON."""
+
+    id: str
+    model: str
+    model_version: str
+    status: JobStatus = JobStatus.QUEUED
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    instances_json: bytes = b"[]"
+    predictions_json: bytes | None = None
+    error: dict | None = None
+    attempts: int = 0
+
+    def to_public(self) -> dict:
+        """The job as the API shows it; predictions are embedded without re-encoding."""
+        body = {
+            "id": self.id,
+            "model": self.model,
+            "model_version": self.model_version,
+            "status": self.status.value,
+            "created_at": rfc3339(self.created_at),
+            "started_at": rfc3339(self.started_at),
+            "finished_at": rfc3339(self.finished_at),
+        }
+        if self.status is JobStatus.SUCCEEDED and self.predictions_json is not None:
+            body["predictions"] = orjson.Fragment(self.predictions_json)
+        if self.error is not None:
+            body["error"] = self.error
+        return body
+
+    @classmethod
+    def from_hash(cls, raw: dict[bytes, bytes]) -> "Job":
+        """Rebuild a job from the fields of its Redis hash."""
+        text = {k.decode(): v for k, v in raw.items()}
+
+        def epoch(name):
+            value = text.get(name)
+            return float(value) if value else None
+
+        return cls(
+            id=text["id"].decode(),
+            model=text["model"].decode(),
+            model_version=text["model_version"].decode(),
+            status=JobStatus(text["status"].decode()),
+            created_at=float(text["created_at"]),
+            started_at=epoch("started_at"),
+            finished_at=epoch("finished_at"),
+            instances_json=text.get("instances", b"[]"),
+            predictions_json=text.get("predictions"),
+            error=orjson.loads(text["error"]) if text.get("error") else None,
+            attempts=int(text.get("attempts", 0)),
+        )
+
+
+# KEYS[1] job hash. ARGV: worker, now. Returns attempts, -1 when terminal, nil when missing.
+_START = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return nil end
+if status ~= 'queued' and status ~= 'running' then return -1 end
+redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[2], 'worker', ARGV[1])
+return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+"""
+
+# KEYS: job hash, finished-metrics hash, latency hash. ARGV: status, now, bucket, latency,
+# channel, job id, metric label, then field/value pairs. Returns 1 if it moved the job.
+_FINISH = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 0 end
+if status ~= 'queued' and status ~= 'running' then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2])
+for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('HINCRBY', KEYS[2], ARGV[7], 1)
+redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
+redis.call('HINCRBY', KEYS[3], 'count', 1)
+redis.call('HINCRBYFLOAT', KEYS[3], 'sum', ARGV[4])
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return 1
+"""
+
+
+def latency_bucket(seconds: float) -> str:
+    """The histogram bucket label (its upper bound) that a latency falls into."""
+    for bound in LATENCY_BUCKETS_S:
+        if seconds <= bound:
+            return repr(bound)
+    return "+Inf"
+
+
+class JobStore:
+    """Reads and moves job records. The Redis client is passed in, never global."""
+
+    def __init__(self, redis, ttl_s: int):
+        self.redis = redis
+        self.ttl_s = ttl_s
+        self._start = redis.register_script(_START)
+        self._finish = redis.register_script(_FINISH)
+
+    def create(self, job: Job, pipeline=None) -> None:
+        """Store a new queued job with its TTL and count the submission."""
+        pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=True)
+        pipe.hset(keys.job(job.id), mapping={
+            "id": job.id,
+            "model": job.model,
+            "model_version": job.model_version,
+            "status": job.status.value,
+            "created_at": repr(job.created_at),
+            "instances": job.instances_json,
+            "attempts": 0,
+        })
+        pipe.expire(keys.job(job.id), self.ttl_s)
+        pipe.hincrby(keys.METRICS_SUBMITTED, job.model, 1)
+        if pipeline is None:
+            pipe.execute()
+
+    def delete(self, job_id: str) -> None:
+        """Remove a record that was never queued (its publish failed)."""
+        self.redis.delete(keys.job(job_id))
+
+    def get(self, job_id: str) -> Job | None:
+        """The job, or None when the id is unknown or expired."""
+        raw = self.redis.hgetall(keys.job(job_id))
+        return Job.from_hash(raw) if raw else None
+
+    def get_status(self, job_id: str) -> JobStatus | None:
+        """Only the status; cheap enough to call while waiting."""
+        raw = self.redis.hget(keys.job(job_id), "status")
+        return JobStatus(raw.decode()) if raw else None
+
+    def start(self, job_id: str, worker: str) -> int | None:
+        """Mark the job running. Returns the attempt number, -1 if already final, None if gone."""
+        return self._start(keys=[keys.job(job_id)], args=[worker, repr(time.time())])
+
+    def succeed(self, job: Job, predictions_json: bytes) -> bool:
+        """Store the predictions and end the job; False if it had already ended."""
+        return self._end(job, JobStatus.SUCCEEDED, {"predictions": predictions_json})
+
+    def fail(self, job: Job, error_type: str, message: str) -> bool:
+        """End the job as failed with a typed error; False if it had already ended."""
+        error = orjson.dumps({"type": error_type, "message": message})
+        return self._end(job, JobStatus.FAILED, {"error": error})
+
+    def _end(self, job: Job, status: JobStatus, extra: dict[str, bytes]) -> bool:
+        now = time.time()
+        latency = max(0.0, now - job.created_at)
+        args = [status.value, repr(now), latency_bucket(latency), repr(latency),
+                keys.JOB_FINISHED_CHANNEL, job.id, f"{job.model}|{status.value}"]
+        for name, value in extra.items():
+            args.extend([name, value])
+        moved = self._finish(
+            keys=[keys.job(job.id), keys.METRICS_FINISHED, keys.latency_histogram(job.model)],
+            args=args,
+        )
+        return moved == 1

@@ -1,0 +1,79 @@
+"""Model signatures: what a loaded model takes and returns, shared through Redis.
+
+Workers publish a signature when they load a model; web reads it to list models and to
+validate inputs, because web never imports TensorFlow.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import orjson
+
+from shared import keys
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One named input or output: shape with ``None`` for free dimensions, and dtype."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str
+
+    @property
+    def instance_shape(self) -> tuple[int | None, ...]:
+        """The shape of one instance: the spec without its batch axis."""
+        return self.shape[1:]
+
+
+@dataclass(frozen=True)
+class ModelSignature:
+    """One loaded model version, as the worker that loaded it saw it."""
+
+    name: str
+    version: int
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+    def to_json(self) -> bytes:
+        """Encode for Redis."""
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> "ModelSignature":
+        """Decode what ``to_json`` wrote."""
+        data = orjson.loads(raw)
+
+        def specs(items):
+            return tuple(TensorSpec(s["name"], tuple(s["shape"]), s["dtype"]) for s in items)
+
+        return cls(data["name"], int(data["version"]), specs(data["inputs"]), specs(data["outputs"]))
+
+
+class ModelCatalog:
+    """The models workers have published, read from and written to Redis."""
+
+    def __init__(self, redis):
+        self.redis = redis
+
+    def publish(self, signature: ModelSignature) -> None:
+        """Announce a loaded model version so web can route and validate jobs for it."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.model(signature.name), str(signature.version), signature.to_json())
+        pipe.sadd(keys.MODELS_SET, signature.name)
+        pipe.execute()
+
+    def names(self) -> list[str]:
+        """Every published model name, sorted."""
+        return sorted(name.decode() for name in self.redis.smembers(keys.MODELS_SET))
+
+    def versions(self, name: str) -> list[ModelSignature]:
+        """Published versions of one model, oldest first; empty when the model is unknown."""
+        raw = self.redis.hgetall(keys.model(name))
+        signatures = [ModelSignature.from_json(value) for value in raw.values()]
+        return sorted(signatures, key=lambda s: s.version)
+
+    def latest(self, name: str) -> ModelSignature | None:
+        """The newest published version, or None when the model is unknown."""
+        versions = self.versions(name)
+        return versions[-1] if versions else None

@@ -1,0 +1,61 @@
+"""Unit-test fixtures: fakeredis for Redis-facing logic, a recording publisher, no TensorFlow."""
+from __future__ import annotations
+
+import fakeredis
+import pytest
+
+from shared.settings import Settings
+from shared.signatures import ModelCatalog, ModelSignature, TensorSpec
+from web.app import create_app
+
+DIGITS = ModelSignature(
+    name="digits", version=1,
+    inputs=(TensorSpec("image", (None, 8, 8), "float32"),),
+    outputs=(TensorSpec("probabilities", (None, 10), "float32"),),
+)
+
+
+class RecordingPublisher:
+    """Stands in for the broker in unit tests: remembers what would have been queued."""
+
+    def __init__(self, fail: bool = False):
+        self.published: list[tuple[str, str]] = []
+        self.fail = fail
+
+    def publish(self, job_id: str, model: str) -> None:
+        if self.fail:
+            raise ConnectionError("broker down")
+        self.published.append((job_id, model))
+
+
+@pytest.fixture
+def redis_client():
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    yield client
+    client.flushall()
+
+
+@pytest.fixture
+def settings():
+    return Settings(max_body_bytes=64 * 1024, max_instances=16, max_elements=16 * 64, wait_cap_s=2.0)
+
+
+@pytest.fixture
+def publisher():
+    return RecordingPublisher()
+
+
+@pytest.fixture
+def app(settings, redis_client, publisher):
+    ModelCatalog(redis_client).publish(DIGITS)
+    return create_app(settings, redis_client=redis_client, publisher=publisher)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def digit_image(value: float = 1.0) -> list[list[float]]:
+    """An 8x8 instance for the digits signature."""
+    return [[value] * 8 for _ in range(8)]

@@ -1,0 +1,107 @@
+import time
+
+import orjson
+
+from shared import keys
+from shared.jobs import Job, JobStatus, JobStore, latency_bucket, rfc3339
+
+
+def make_job(store: JobStore, created_at: float | None = None) -> Job:
+    job = Job(id="job-1", model="digits", model_version="1", instances_json=b"[[1]]",
+              created_at=created_at or time.time())
+    store.create(job)
+    return job
+
+
+def test_created_job_is_queued_with_a_ttl(redis_client):
+    store = JobStore(redis_client, ttl_s=60)
+    make_job(store)
+    job = store.get("job-1")
+    assert job.status is JobStatus.QUEUED
+    assert job.instances_json == b"[[1]]"
+    assert 0 < redis_client.ttl(keys.job("job-1")) <= 60
+    assert redis_client.hget(keys.METRICS_SUBMITTED, "digits") == b"1"
+
+
+def test_unknown_job_is_none(redis_client):
+    store = JobStore(redis_client, ttl_s=60)
+    assert store.get("nope") is None
+    assert store.get_status("nope") is None
+
+
+def test_start_moves_to_running_and_counts_attempts(redis_client):
+    store = JobStore(redis_client, ttl_s=60)
+    make_job(store)
+    assert store.start("job-1", "w1") == 1
+    assert store.get("job-1").status is JobStatus.RUNNING
+    assert store.start("job-1", "w2") == 2  # a redelivery after a lost worker
+
+
+def test_success_stores_predictions_and_publishes_completion(redis_client):
+    store = JobStore(redis_client, ttl_s=60)
+    job = make_job(store)
+    pubsub = redis_client.pubsub()
+    pubsub.subscribe(keys.JOB_FINISHED_CHANNEL)
+    store.start(job.id, "w1")
+    assert store.succeed(job, b"[[0.5,0.5]]") is True
+    stored = store.get(job.id)
+    assert stored.status is JobStatus.SUCCEEDED
+    assert orjson.loads(orjson.dumps(stored.to_public()))["predictions"] == [[0.5, 0.5]]
+    messages = [pubsub.get_message(timeout=1) for _ in range(2)]
+    assert {"type": "message", "pattern": None, "channel": keys.JOB_FINISHED_CHANNEL.encode(),
+            "data": b"job-1"} in messages
+
+
+def test_a_finished_job_is_never_overwritten(redis_client):
+    store = JobStore(redis_client, ttl_s=60)
+    job = make_job(store)
+    store.start(job.id, "w1")
+    assert store.succeed(job, b"[1]")
+    assert store.fail(job, "Boom", "late duplicate") is False
+    assert store.succeed(job, b"[2]") is False
+    assert store.start(job.id, "w2") == -1
+    stored = store.get(job.id)
+    assert stored.status is JobStatus.SUCCEEDED
+    assert stored.predictions_json == b"[1]"
+    assert redis_client.hget(keys.METRICS_FINISHED, "digits|succeeded") == b"1"
+
+
+def test_failure_records_a_typed_error(redis_client):
+    store = JobStore(redis_client, ttl_s=60)
+    job = make_job(store)
+    store.start(job.id, "w1")
+    assert store.fail(job, "ValueError", "bad output")
+    public = store.get(job.id).to_public()
+    assert public["status"] == "failed"
+    assert public["error"] == {"type": "ValueError", "message": "bad output"}
+    assert "predictions" not in public
+
+
+def test_transitions_on_an_expired_job_do_not_recreate_it(redis_client):
+    store = JobStore(redis_client, ttl_s=60)
+    job = make_job(store)
+    redis_client.delete(keys.job(job.id))
+    assert store.start(job.id, "w1") is None
+    assert store.succeed(job, b"[1]") is False
+    assert not redis_client.exists(keys.job(job.id))
+
+
+def test_latency_lands_in_the_histogram(redis_client):
+    store = JobStore(redis_client, ttl_s=60)
+    job = make_job(store, created_at=time.time() - 0.2)
+    store.succeed(job, b"[1]")
+    histogram = redis_client.hgetall(keys.latency_histogram("digits"))
+    assert histogram[b"0.25"] == b"1"
+    assert histogram[b"count"] == b"1"
+    assert 0.2 <= float(histogram[b"sum"]) < 5
+
+
+def test_latency_bucket_boundaries():
+    assert latency_bucket(0.005) == "0.005"
+    assert latency_bucket(0.0051) == "0.01"
+    assert latency_bucket(10_000) == "+Inf"
+
+
+def test_timestamps_are_rfc3339_utc():
+    assert rfc3339(0) == "1970-01-01T00:00:00.000Z"
+    assert rfc3339(None) is None

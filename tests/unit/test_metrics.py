@@ -1,0 +1,48 @@
+"""The /metrics exposition parses with Prometheus' own parser and carries the counts."""
+import time
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from shared.jobs import Job, JobStore
+from web import metrics
+
+
+def families(redis_client):
+    text = metrics.render(redis_client).decode()
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def sample(family, name, **labels):
+    for s in family.samples:
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+            return s.value
+    raise AssertionError(f"no sample {name} {labels}")
+
+
+def test_metrics_count_submissions_outcomes_queue_depth_and_latency(redis_client):
+    from shared import keys
+    from shared.signatures import ModelCatalog
+    from tests.unit.conftest import DIGITS
+
+    ModelCatalog(redis_client).publish(DIGITS)
+    store = JobStore(redis_client, ttl_s=60)
+    for index, outcome in enumerate(["ok", "ok", "fail"]):
+        job = Job(id=f"j{index}", model="digits", model_version="1", created_at=time.time() - 0.03)
+        store.create(job)
+        store.succeed(job, b"[1]") if outcome == "ok" else store.fail(job, "E", "m")
+    redis_client.lpush(keys.queue("digits"), "m1", "m2")
+
+    found = families(redis_client)
+    assert sample(found["inferq_jobs_submitted"], "inferq_jobs_submitted_total", model="digits") == 3
+    finished = found["inferq_jobs_finished"]
+    assert sample(finished, "inferq_jobs_finished_total", model="digits", status="succeeded") == 2
+    assert sample(finished, "inferq_jobs_finished_total", model="digits", status="failed") == 1
+    assert sample(found["inferq_queue_depth"], "inferq_queue_depth", model="digits") == 2
+    latency = found["inferq_job_latency_seconds"]
+    assert sample(latency, "inferq_job_latency_seconds_count", model="digits") == 3
+    assert sample(latency, "inferq_job_latency_seconds_bucket", model="digits", le="0.01") == 0
+    assert sample(latency, "inferq_job_latency_seconds_bucket", model="digits", le="+Inf") == 3
+
+
+def test_metrics_render_with_no_traffic(redis_client):
+    assert "inferq_jobs_submitted" in families(redis_client)

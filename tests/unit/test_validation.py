@@ -1,0 +1,87 @@
+import pytest
+
+from shared.errors import BadRequest, InvalidInput
+from shared.validation import extract_instances, format_shape, validate_instances
+from tests.unit.conftest import DIGITS, digit_image
+
+
+def validate(instances, max_instances=16, max_elements=10_000):
+    validate_instances(instances, DIGITS, max_instances, max_elements)
+
+
+def test_well_shaped_instances_pass():
+    validate([digit_image(0), digit_image(16.0)])
+
+
+def test_wrong_shape_names_index_expected_and_received():
+    with pytest.raises(InvalidInput) as caught:
+        validate([digit_image(), [1, 2, 3]])
+    assert caught.value.detail == "instances[1] has shape (3,), model digits expects (8, 8)"
+    assert caught.value.extra == {"instance": 1, "expected_shape": [8, 8], "received_shape": [3]}
+
+
+def test_scalar_instance_reports_empty_shape():
+    with pytest.raises(InvalidInput, match=r"instances\[0\] has shape \(\), model digits expects \(8, 8\)"):
+        validate([5])
+
+
+def test_ragged_instance_is_rejected():
+    image = digit_image()
+    image[3] = [1.0] * 7
+    with pytest.raises(InvalidInput, match=r"instances\[0\]\[3\] has length 7.*ragged"):
+        validate([image])
+
+
+@pytest.mark.parametrize("bad, word", [("1", "a string"), (True, "a boolean"), (None, "null"),
+                                        ({"a": 1}, "an object")])
+def test_non_numbers_are_rejected_with_their_position(bad, word):
+    image = digit_image()
+    image[2][5] = bad
+    with pytest.raises(InvalidInput, match=rf"instances\[0\]\[2\]\[5\] is {word}, expected a number"):
+        validate([image])
+
+
+def test_values_outside_float32_range_are_rejected():
+    image = digit_image()
+    image[0][0] = 1e300
+    with pytest.raises(InvalidInput, match="outside the range"):
+        validate([image])
+
+
+def test_empty_instances_are_rejected():
+    with pytest.raises(InvalidInput, match="empty"):
+        validate([])
+
+
+def test_too_many_instances_are_rejected():
+    with pytest.raises(InvalidInput, match="17 instances exceed the limit of 16"):
+        validate([digit_image()] * 17, max_instances=16)
+
+
+def test_too_many_elements_are_rejected():
+    with pytest.raises(InvalidInput, match="more than 100 numbers"):
+        validate([digit_image()] * 2, max_elements=100)
+
+
+def test_deep_nesting_is_reported_not_walked():
+    deep = 1
+    for _ in range(500):
+        deep = [deep]
+    with pytest.raises(InvalidInput, match="has shape"):
+        validate([deep])
+
+
+def test_body_must_be_an_object_with_an_instances_list():
+    with pytest.raises(BadRequest):
+        extract_instances([1, 2])
+    with pytest.raises(InvalidInput, match="no 'instances'"):
+        extract_instances({"inputs": []})
+    with pytest.raises(InvalidInput, match="must be a list"):
+        extract_instances({"instances": "x"})
+
+
+def test_shapes_format_like_python_tuples():
+    assert format_shape((8, 8)) == "(8, 8)"
+    assert format_shape((3,)) == "(3,)"
+    assert format_shape(()) == "()"
+    assert format_shape((None, 4)) == "(None, 4)"

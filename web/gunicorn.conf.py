@@ -1,0 +1,23 @@
+"""gunicorn settings, read from the same INFERQ_* environment as the app.
+
+gthread workers: a long-poll holds a thread, not a process, so many clients can wait at once.
+"""
+from shared.settings import Settings
+
+_settings = Settings.from_env()
+
+bind = _settings.web_bind
+workers = _settings.web_workers
+worker_class = "gthread"
+threads = _settings.web_threads
+# Long-polls last up to the wait cap; give them room before the arbiter kills a worker.
+timeout = int(_settings.wait_cap_s) + 30
+graceful_timeout = 30
+keepalive = 75
+# Bounded request line and headers; bodies are bounded by nginx and Flask.
+limit_request_line = 8190
+limit_request_fields = 100
+accesslog = "-"
+errorlog = "-"
+loglevel = _settings.log_level
+proc_name = "inferq-web"

@@ -1,0 +1,87 @@
+"""Prometheus exposition built from counters kept in Redis.
+
+Web and workers run in many processes, so counts live in Redis (written atomically with
+each job transition) and every web process renders the same numbers.
+"""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from shared import keys
+from shared.jobs import LATENCY_BUCKETS_S
+from shared.signatures import ModelCatalog
+
+
+class RedisMetricsCollector:
+    """A prometheus_client collector that reads inferq's counters from Redis on scrape."""
+
+    def __init__(self, redis):
+        self.redis = redis
+
+    def describe(self):
+        """Nothing to pre-declare; families are built on each scrape."""
+        return []
+
+    def collect(self):
+        """Yield every metric family from one round trip's worth of Redis reads."""
+        models = ModelCatalog(self.redis).names()
+        submitted = _decode_counts(self.redis.hgetall(keys.METRICS_SUBMITTED))
+        finished = _decode_counts(self.redis.hgetall(keys.METRICS_FINISHED))
+        known = sorted(set(models) | set(submitted))
+        pipe = self.redis.pipeline(transaction=False)
+        for name in known:
+            pipe.llen(keys.queue(name))
+            pipe.hgetall(keys.latency_histogram(name))
+        replies = pipe.execute()
+
+        depth = GaugeMetricFamily("inferq_queue_depth", "Jobs waiting in a model's queue.",
+                                  labels=["model", "queue"])
+        latency = HistogramMetricFamily("inferq_job_latency_seconds",
+                                        "Seconds from submit to a terminal state.", labels=["model"])
+        for index, name in enumerate(known):
+            depth.add_metric([name, keys.queue(name)], replies[2 * index])
+            buckets, total = _cumulative_buckets(_decode_counts(replies[2 * index + 1]))
+            latency.add_metric([name], buckets, total)
+
+        yield _counter("inferq_jobs_submitted", "Jobs accepted.", ["model"],
+                       {(m,): n for m, n in submitted.items()})
+        yield _counter("inferq_jobs_finished", "Jobs that reached a terminal state.",
+                       ["model", "status"],
+                       {tuple(label.split("|", 1)): n for label, n in finished.items()})
+        yield depth
+        yield latency
+        models_gauge = GaugeMetricFamily("inferq_model_versions", "Model versions loaded.",
+                                         labels=["model"])
+        for name in models:
+            models_gauge.add_metric([name], self.redis.hlen(keys.model(name)))
+        yield models_gauge
+
+
+def render(redis) -> bytes:
+    """The Prometheus text exposition of every inferq metric."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RedisMetricsCollector(redis))
+    return generate_latest(registry)
+
+
+def _counter(name, documentation, labels, values):
+    family = CounterMetricFamily(name, documentation, labels=labels)
+    for label_values, count in sorted(values.items()):
+        family.add_metric(list(label_values), count)
+    return family
+
+
+def _decode_counts(raw: dict) -> dict[str, float]:
+    return {k.decode(): float(v) for k, v in raw.items()}
+
+
+def _cumulative_buckets(counts: dict[str, float]):
+    running = 0.0
+    buckets = []
+    for bound in LATENCY_BUCKETS_S:
+        running += counts.get(repr(bound), 0.0)
+        buckets.append((repr(bound), running))
+    running += counts.get("+Inf", 0.0)
+    buckets.append(("+Inf", running))
+    return buckets, counts.get("sum", 0.0)

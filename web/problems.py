@@ -1,0 +1,56 @@
+"""Turns every error into ``application/problem+json`` (RFC 9457), never an HTML page."""
+from __future__ import annotations
+
+import logging
+
+import orjson
+import redis
+from flask import Flask, Response
+from kombu.exceptions import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from shared.errors import InferqError, Unavailable
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MIMETYPE = "application/problem+json"
+
+
+def problem_response(error: InferqError) -> Response:
+    """The HTTP response for one of our errors."""
+    response = Response(orjson.dumps(error.to_problem()), status=error.status,
+                        mimetype=PROBLEM_MIMETYPE)
+    if isinstance(error, Unavailable):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Register handlers for our errors, Werkzeug's, a down broker, and anything unexpected."""
+
+    @app.errorhandler(InferqError)
+    def handle_inferq(error: InferqError):
+        return problem_response(error)
+
+    @app.errorhandler(HTTPException)
+    def handle_http(error: HTTPException):
+        generic = InferqError(error.description or error.name)
+        generic.status, generic.title = error.code or 500, error.name
+        generic.slug = error.name.lower().replace(" ", "-")
+        response = problem_response(generic)
+        for name, value in error.get_headers():
+            if name.lower() == "allow":
+                response.headers["Allow"] = value
+        return response
+
+    @app.errorhandler(redis.exceptions.ConnectionError)
+    @app.errorhandler(redis.exceptions.TimeoutError)
+    @app.errorhandler(OperationalError)
+    def handle_broker_down(error: Exception):
+        log.warning("redis unavailable: %s", error)
+        return problem_response(Unavailable("the job store is unreachable; retry shortly"))
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception):
+        log.exception("unhandled error")
+        return problem_response(InferqError("an unexpected error occurred; it has been logged"))

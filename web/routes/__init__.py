@@ -1,0 +1,1 @@
+"""Blueprints: each validates its input, calls one domain function and answers."""

@@ -1,0 +1,35 @@
+"""Probes and metrics: liveness, readiness (Redis plus known models), Prometheus text."""
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from shared.errors import Unavailable
+from web import metrics
+from web.routes.responses import json_response
+from web.services import services
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    """The process is alive and serving requests."""
+    return json_response({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz():
+    """Ready when Redis answers and at least one model has been loaded by a worker."""
+    svc = services()
+    svc.redis.ping()
+    models = svc.catalog.names()
+    if not models:
+        raise Unavailable("no model has been loaded by a worker yet", retry_after=2)
+    return json_response({"status": "ready", "models": models})
+
+
+@bp.get("/metrics")
+def prometheus_metrics():
+    """Prometheus text exposition: queue depth, jobs by status, latency histogram."""
+    body = metrics.render(services().redis)
+    return Response(body, mimetype="text/plain", content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,81 @@
+"""Job routes: submit a job to a model's queue, and read (or long-poll) a job."""
+from __future__ import annotations
+
+import logging
+import re
+
+import orjson
+from flask import Blueprint, request
+
+from shared.errors import InvalidInput, NotFound, Unavailable
+from shared.jobs import Job, new_job_id
+from shared.validation import extract_instances, validate_instances
+from web.body import prefer_wait, read_json, wait_seconds
+from web.routes.responses import json_response
+from web.services import services
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("jobs", __name__)
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+"""Names a model directory may have; anything else cannot be a served model."""
+
+SUBMIT_FIELDS = frozenset({"instances"})
+"""Top-level body fields a submit accepts; others are rejected so typos do not pass silently."""
+
+
+@bp.post("/v1/models/<model>/jobs")
+def submit(model: str):
+    """Validate instances against the model's signature, store the job, and queue it."""
+    svc = services()
+    signature = svc.catalog.latest(model) if MODEL_NAME.match(model) else None
+    if signature is None:
+        raise NotFound(f"model {model!r} is not served here; GET /v1/models lists the models")
+    body = read_json(request, svc.settings.max_body_bytes)
+    instances = extract_instances(body)
+    unknown = sorted(set(body) - SUBMIT_FIELDS)
+    if unknown:
+        raise InvalidInput(f"unknown field(s) in the body: {', '.join(unknown)}")
+    validate_instances(instances, signature, svc.settings.max_instances, svc.settings.max_elements)
+    job = Job(id=new_job_id(), model=model, model_version=str(signature.version),
+              instances_json=orjson.dumps(instances))
+    svc.store.create(job)
+    try:
+        svc.publisher.publish(job.id, model)
+    except Exception as exc:
+        log.warning("publishing job %s failed: %s", job.id, exc)
+        svc.store.delete(job.id)
+        raise Unavailable("the job queue is unreachable; the job was not accepted") from None
+    wait = prefer_wait(request.headers.get("Prefer"), svc.settings.wait_cap_s)
+    return _job_response(_await(job.id, wait) if wait else job, created=True)
+
+
+@bp.get("/v1/jobs/<job_id>")
+def get_job(job_id: str):
+    """The job; with ``?wait=S`` block up to S seconds (capped) until it is terminal."""
+    svc = services()
+    wait = wait_seconds(request.args.get("wait"), svc.settings.wait_cap_s)
+    return _job_response(_await(job_id, wait), created=False)
+
+
+def _await(job_id: str, wait_s: float) -> Job:
+    svc = services()
+
+    def finished() -> bool:
+        status = svc.store.get_status(job_id)
+        return status is None or status.is_terminal()
+
+    if wait_s > 0:
+        svc.waiter.wait(job_id, wait_s, finished)
+    job = svc.store.get(job_id)
+    if job is None:
+        raise NotFound(f"job {job_id!r} does not exist or has expired")
+    return job
+
+
+def _job_response(job: Job, created: bool):
+    headers = {"Location": f"/v1/jobs/{job.id}"} if created else {}
+    status = 202 if created and not job.status.is_terminal() else 200
+    return json_response(job.to_public(), status=status, headers=headers)
+

@@ -1,0 +1,56 @@
+"""What the request handlers need, built once per app and reached through ``services()``."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from flask import current_app
+
+from shared import keys
+from shared.broker import TaskPublisher, make_celery
+from shared.jobs import JobStore
+from shared.settings import Settings
+from shared.signatures import ModelCatalog
+from web.waiter import CompletionWaiter
+
+REDIS_SOCKET_TIMEOUT_S = 5.0
+"""A stalled Redis fails a request with 503 after this long instead of hanging it."""
+
+
+@dataclass
+class Services:
+    """The settings and Redis-backed collaborators one app instance uses."""
+
+    settings: Settings
+    redis: redis.Redis
+    store: JobStore
+    catalog: ModelCatalog
+    publisher: TaskPublisher
+    waiter: CompletionWaiter
+
+
+def build_services(settings: Settings, client: redis.Redis | None = None,
+                   publisher=None) -> Services:
+    """Wire the collaborators; tests pass their own Redis client or publisher."""
+    subscriber = client
+    if client is None:
+        client = redis.Redis.from_url(settings.redis_url, socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+                                      socket_connect_timeout=2.0, health_check_interval=30)
+        # The pub/sub listener idles between messages, so it must not have a read timeout.
+        subscriber = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2.0,
+                                          health_check_interval=30)
+    if publisher is None:
+        publisher = TaskPublisher(make_celery(settings))
+    return Services(
+        settings=settings,
+        redis=client,
+        store=JobStore(client, settings.job_ttl_s),
+        catalog=ModelCatalog(client),
+        publisher=publisher,
+        waiter=CompletionWaiter(subscriber, keys.JOB_FINISHED_CHANNEL),
+    )
+
+
+def services() -> Services:
+    """The current app's services."""
+    return current_app.extensions["inferq"]

@@ -1,0 +1,96 @@
+"""Long-poll support: block a request until its job ends, without polling Redis in a loop.
+
+Each web process holds one pub/sub subscription to the job-finished channel and wakes the
+request threads waiting for that job. A slow re-check guards against missed messages
+(for example while the subscription reconnects).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Callable
+
+import redis
+
+log = logging.getLogger(__name__)
+
+RECHECK_INTERVAL_S = 1.0
+"""How often a waiter re-reads the job status in case a notification was missed."""
+
+SUBSCRIBE_GRACE_S = 1.0
+"""How long a first waiter lets the subscription come up before relying on re-checks."""
+
+
+class CompletionWaiter:
+    """Fans one Redis subscription out to any number of waiting request threads."""
+
+    def __init__(self, client: redis.Redis, channel: str):
+        self.client = client
+        self.channel = channel
+        self._lock = threading.Lock()
+        self._events: dict[str, set[threading.Event]] = {}
+        self._subscribed = threading.Event()
+        self._owner_pid: int | None = None
+
+    def wait(self, job_id: str, timeout_s: float, is_done: Callable[[], bool]) -> bool:
+        """Block until ``is_done()`` holds or ``timeout_s`` passes; return the final check."""
+        if timeout_s <= 0:
+            return is_done()
+        self._ensure_listener()
+        event = threading.Event()
+        with self._lock:
+            self._events.setdefault(job_id, set()).add(event)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                if is_done():
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                event.wait(min(remaining, RECHECK_INTERVAL_S))
+                event.clear()
+        finally:
+            with self._lock:
+                waiting = self._events.get(job_id)
+                if waiting is not None:
+                    waiting.discard(event)
+                    if not waiting:
+                        del self._events[job_id]
+
+    def _ensure_listener(self) -> None:
+        with self._lock:
+            if self._owner_pid == os.getpid():
+                return
+            self._owner_pid = os.getpid()
+            self._subscribed.clear()
+            threading.Thread(target=self._listen_forever, name="job-finished-listener",
+                             daemon=True).start()
+        self._subscribed.wait(SUBSCRIBE_GRACE_S)
+
+    def _listen_forever(self) -> None:
+        while True:
+            try:
+                self._listen()
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                log.warning("job-finished subscription lost (%s); reconnecting", exc)
+            self._subscribed.clear()
+            time.sleep(0.5)
+
+    def _listen(self) -> None:
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(self.channel)
+            while True:
+                message = pubsub.get_message(timeout=5.0)
+                self._subscribed.set()
+                if message is None or message["type"] != "message":
+                    continue
+                job_id = message["data"].decode()
+                with self._lock:
+                    for event in self._events.get(job_id, ()):
+                        event.set()
+        finally:
+            pubsub.close()

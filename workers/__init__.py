@@ -1,0 +1,1 @@
+"""Inference workers: the Celery app, model loading, compiled inference and the predict task."""
