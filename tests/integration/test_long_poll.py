@@ -1,0 +1,37 @@
+"""Long-poll: returns when the job ends, and after the wait when it does not."""
+import time
+
+from tests.integration.helpers import submit
+
+
+def test_long_poll_returns_as_soon_as_the_job_ends(stack, http, digits):
+    job_id = submit(http, stack.url, "digits", digits.images[:1].tolist()).json()["id"]
+    started = time.monotonic()
+    job = http.get(f"{stack.url}/v1/jobs/{job_id}", params={"wait": 25}, timeout=40).json()
+    elapsed = time.monotonic() - started
+    assert job["status"] == "succeeded"
+    assert elapsed < 10, f"long-poll held for {elapsed:.1f}s after the job ended"
+
+
+def test_long_poll_on_a_waiting_job_times_out_then_completes_when_a_worker_returns(stack, http):
+    stack.supervisorctl("stop", "worker-faulty")
+    try:
+        job_id = submit(http, stack.url, "faulty", [[1, 2, 3, 4]]).json()["id"]
+        started = time.monotonic()
+        job = http.get(f"{stack.url}/v1/jobs/{job_id}", params={"wait": 1.5}, timeout=30).json()
+        assert job["status"] == "queued"
+        assert time.monotonic() - started >= 1.5
+    finally:
+        stack.supervisorctl("start", "worker-faulty")
+    job = http.get(f"{stack.url}/v1/jobs/{job_id}", params={"wait": 30}, timeout=40).json()
+    if job["status"] == "queued":
+        job = http.get(f"{stack.url}/v1/jobs/{job_id}", params={"wait": 30}, timeout=40).json()
+    assert job["status"] == "succeeded"
+
+
+def test_wait_is_capped_by_configuration(stack, http):
+    # The cap (30 s by default) bounds any request; an absurd wait is not an error.
+    job_id = submit(http, stack.url, "digits", [[[0] * 8] * 8]).json()["id"]
+    response = http.get(f"{stack.url}/v1/jobs/{job_id}", params={"wait": 10**9}, timeout=40)
+    assert response.status_code == 200
+    assert response.json()["status"] == "succeeded"
