@@ -1,0 +1,109 @@
+"""compose.yaml, the Dockerfiles and requirements, checked with the ecosystem's validators.
+
+There is no Docker engine here, so compose.yaml is interpolated like Compose does and then
+validated against the Compose specification (compose-spec); Dockerfiles go through hadolint.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import compose_spec
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+VARIABLE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?:(?P<op>:-|:\?)(?P<arg>[^}]*))?\}")
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """Compose's ${VAR}, ${VAR:-default} and ${VAR:?error} substitution."""
+
+    def substitute(match):
+        name, op, arg = match.group("name"), match.group("op"), match.group("arg")
+        value = env.get(name, "")
+        if value:
+            return value
+        if op == ":?":
+            raise ValueError(f"{name}: {arg}")
+        return arg if op == ":-" else ""
+
+    return VARIABLE.sub(substitute, text)
+
+
+@pytest.fixture(scope="module")
+def compose():
+    text = interpolate((ROOT / "compose.yaml").read_text(), {"INFERQ_REDIS_PASSWORD": "secret"})
+    parsed = compose_spec.PyCompose.from_yaml(text)
+    parsed.validate()
+    return yaml.safe_load(text)
+
+
+def test_compose_requires_a_redis_password():
+    with pytest.raises(ValueError, match="INFERQ_REDIS_PASSWORD"):
+        interpolate((ROOT / "compose.yaml").read_text(), {})
+
+
+def test_compose_has_the_four_services_each_with_a_healthcheck(compose):
+    assert set(compose["services"]) == {"redis", "web", "worker", "nginx"}
+    for name, service in compose["services"].items():
+        assert service["healthcheck"]["test"], name
+
+
+def test_only_nginx_publishes_a_port_and_only_on_loopback(compose):
+    published = {name: s.get("ports") for name, s in compose["services"].items() if s.get("ports")}
+    assert published == {"nginx": ["127.0.0.1:8000:8080"]}
+
+
+def test_redis_keeps_an_append_only_file_and_a_password(compose):
+    command = compose["services"]["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--requirepass") + 1] == "secret"
+    assert "redis-data:/data" in compose["services"]["redis"]["volumes"]
+
+
+def test_web_and_worker_wait_for_a_healthy_redis(compose):
+    for name in ("web", "worker"):
+        assert compose["services"][name]["depends_on"]["redis"]["condition"] == "service_healthy"
+        assert compose["services"][name]["environment"]["INFERQ_REDIS_URL"] == "redis://:secret@redis:6379/0"
+
+
+def test_nginx_uses_the_same_site_template_as_make_run(compose):
+    volumes = compose["services"]["nginx"]["volumes"]
+    assert "./deploy/nginx/inferq.conf.template:/etc/nginx/templates/inferq.conf.template:ro" in volumes
+
+
+def requirement_names(path: Path) -> set[str]:
+    names = set()
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("-r "):
+            names |= requirement_names(path.parent / line[3:])
+        elif line and not line.startswith("#"):
+            names.add(re.split(r"[=<>~\[]", line)[0].lower())
+    return names
+
+
+def test_the_web_image_carries_no_tensorflow():
+    web = requirement_names(ROOT / "requirements" / "web.txt")
+    assert not {"tensorflow", "tensorflow-cpu", "keras"} & web
+    assert {"flask", "gunicorn", "celery", "redis"} <= web
+
+
+def test_web_code_never_imports_tensorflow():
+    code = ("import sys, web.app, web.wsgi; "
+            "bad = [m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules]; "
+            "sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "INFERQ_REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("dockerfile", sorted((ROOT / "deploy" / "docker").glob("*.Dockerfile")),
+                         ids=lambda p: p.name)
+def test_dockerfiles_pass_hadolint(dockerfile):
+    hadolint = Path(sys.executable).parent / "hadolint"
+    result = subprocess.run([str(hadolint), str(dockerfile)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
