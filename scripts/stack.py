@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -138,8 +139,11 @@ def write_supervisor_conf(settings: Settings, data: Path, models: list[str], ngi
     if own_redis:
         programs.append(_program("redis", f"redis-server {data / 'redis.conf'}", 10))
     for model in models:
+        # A stable id per program: a restarted worker re-queues the jobs it held.
+        worker_id = f"worker-{model}@{socket.gethostname()}"
         programs.append(_program(f"worker-{model}", f"{sys.executable} -m workers {model}", 20,
-                                 stopwaitsecs=60, killasgroup="true"))
+                                 stopwaitsecs=130, killasgroup="true",
+                                 environment=f'INFERQ_WORKER_ID="{worker_id}"'))
     programs.append(_program("web", f"{bin_dir / 'gunicorn'} -c web/gunicorn.conf.py web.wsgi:app", 30,
                              stopwaitsecs=35))
     if nginx:

@@ -1,4 +1,4 @@
-"""The Celery application both sides share: web publishes with it, workers consume with it.
+"""The Celery application workers run; web writes the same messages (``shared.celery_message``).
 
 Only JSON crosses the broker (never pickle), tasks carry a job id rather than the payload,
 and acknowledgement happens after the task ran so a dead worker's job is redelivered.
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from celery import Celery
 
-from shared import keys
 from shared.settings import Settings
 
 PREDICT_TASK = "inferq.predict"
@@ -39,19 +38,3 @@ def make_celery(settings: Settings) -> Celery:
     )
     return app
 
-
-class TaskPublisher:
-    """Puts a job on its model's queue. Web holds one; tests may pass their own."""
-
-    def __init__(self, celery: Celery):
-        self.celery = celery
-
-    def publish(self, job_id: str, model: str) -> None:
-        """Queue the predict task for ``job_id`` on the model's own queue."""
-        self.celery.send_task(
-            PREDICT_TASK,
-            args=[job_id],
-            queue=keys.queue(model),
-            retry=True,
-            retry_policy={"max_retries": 1, "interval_start": 0.1, "interval_step": 0.2},
-        )

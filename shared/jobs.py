@@ -65,6 +65,7 @@ class Job:
     predictions_json: bytes | None = None
     error: dict | None = None
     attempts: int = 0
+    timings: dict | None = None
 
     def to_public(self) -> dict:
         """The job as the API shows it; predictions are embedded without re-encoding."""
@@ -81,6 +82,8 @@ class Job:
             body["predictions"] = orjson.Fragment(self.predictions_json)
         if self.error is not None:
             body["error"] = self.error
+        if self.timings is not None:
+            body["timings"] = self.timings
         return body
 
     @classmethod
@@ -104,17 +107,23 @@ class Job:
             predictions_json=text.get("predictions"),
             error=orjson.loads(text["error"]) if text.get("error") else None,
             attempts=int(text.get("attempts", 0)),
+            timings=orjson.loads(text["timings"]) if text.get("timings") else None,
         )
 
 
-# KEYS[1] job hash. ARGV: worker, now. Returns attempts, -1 when terminal, nil when missing.
+# KEYS[1] job hash. ARGV: worker, now. Returns the record (flat field/value list) after
+# moving it to running, {-1} when it had already ended, and an empty list when it is gone.
 _START = """
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return nil end
-if status ~= 'queued' and status ~= 'running' then return -1 end
+if not status then return {} end
+if status ~= 'queued' and status ~= 'running' then return {-1} end
 redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[2], 'worker', ARGV[1])
-return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+return redis.call('HGETALL', KEYS[1])
 """
+
+ALREADY_FINISHED = "already-finished"
+"""What ``start`` reports for a job that reached a terminal state before (a redelivery)."""
 
 # KEYS: job hash, finished-metrics hash, latency hash. ARGV: status, now, bucket, latency,
 # channel, job id, metric label, then field/value pairs. Returns 1 if it moved the job.
@@ -167,10 +176,6 @@ class JobStore:
         if pipeline is None:
             pipe.execute()
 
-    def delete(self, job_id: str) -> None:
-        """Remove a record that was never queued (its publish failed)."""
-        self.redis.delete(keys.job(job_id))
-
     def get(self, job_id: str) -> Job | None:
         """The job, or None when the id is unknown or expired."""
         raw = self.redis.hgetall(keys.job(job_id))
@@ -181,20 +186,35 @@ class JobStore:
         raw = self.redis.hget(keys.job(job_id), "status")
         return JobStatus(raw.decode()) if raw else None
 
-    def start(self, job_id: str, worker: str) -> int | None:
-        """Mark the job running. Returns the attempt number, -1 if already final, None if gone."""
-        return self._start(keys=[keys.job(job_id)], args=[worker, repr(time.time())])
+    def start(self, job_id: str, worker: str):
+        """Mark the job running and return it; ``ALREADY_FINISHED``, or None when it is gone."""
+        return self.start_many([job_id], worker)[0]
 
-    def succeed(self, job: Job, predictions_json: bytes) -> bool:
-        """Store the predictions and end the job; False if it had already ended."""
-        return self._end(job, JobStatus.SUCCEEDED, {"predictions": predictions_json})
+    def start_many(self, job_ids: list[str], worker: str) -> list:
+        """``start`` for a whole batch in one round trip."""
+        now = repr(time.time())
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            self._start(keys=[keys.job(job_id)], args=[worker, now], client=pipe)
+        return [_started(reply) for reply in pipe.execute()]
 
-    def fail(self, job: Job, error_type: str, message: str) -> bool:
+    def succeed(self, job: Job, predictions_json: bytes, timings: dict | None = None,
+                pipeline=None) -> bool:
+        """Store the predictions and end the job; False if it had already ended.
+
+        With a pipeline the write is only queued, and the return value is meaningless.
+        """
+        extra = {"predictions": predictions_json}
+        if timings is not None:
+            extra["timings"] = orjson.dumps(timings)
+        return self._end(job, JobStatus.SUCCEEDED, extra, pipeline)
+
+    def fail(self, job: Job, error_type: str, message: str, pipeline=None) -> bool:
         """End the job as failed with a typed error; False if it had already ended."""
         error = orjson.dumps({"type": error_type, "message": message})
-        return self._end(job, JobStatus.FAILED, {"error": error})
+        return self._end(job, JobStatus.FAILED, {"error": error}, pipeline)
 
-    def _end(self, job: Job, status: JobStatus, extra: dict[str, bytes]) -> bool:
+    def _end(self, job: Job, status: JobStatus, extra: dict[str, bytes], pipeline=None) -> bool:
         now = time.time()
         latency = max(0.0, now - job.created_at)
         args = [status.value, repr(now), latency_bucket(latency), repr(latency),
@@ -204,5 +224,14 @@ class JobStore:
         moved = self._finish(
             keys=[keys.job(job.id), keys.METRICS_FINISHED, keys.latency_histogram(job.model)],
             args=args,
+            client=pipeline if pipeline is not None else self.redis,
         )
         return moved == 1
+
+
+def _started(reply):
+    if not reply:
+        return None
+    if reply == [-1]:
+        return ALREADY_FINISHED
+    return Job.from_hash(dict(zip(reply[::2], reply[1::2])))

@@ -37,3 +37,18 @@ def latency_histogram(model_name: str) -> str:
 def queue(model_name: str) -> str:
     """Celery queue (a Redis list) feeding one model's workers."""
     return f"{PREFIX}.{model_name}"
+
+
+def processing(worker_id: str, model_name: str) -> str:
+    """List of messages a worker has claimed and not yet finished (its in-flight jobs)."""
+    return f"{PREFIX}:processing:{model_name}:{worker_id}"
+
+
+def workers(model_name: str) -> str:
+    """Sorted set: worker id -> time of its last heartbeat, for one model."""
+    return f"{PREFIX}:workers:{model_name}"
+
+
+def batch_size_histogram(model_name: str) -> str:
+    """Hash of forward-pass size bucket counts (plus ``sum`` and ``count``) for one model."""
+    return f"{PREFIX}:metrics:batch-size:{model_name}"

@@ -37,8 +37,18 @@ class Settings:
     """Most numbers one job may carry across all instances."""
     visibility_timeout_s: int = 3600
     """Seconds before Redis redelivers an unacknowledged task; longer than the slowest job."""
+    worker_mode: str = "batch"
+    """``batch``: inferq's batching consumer; ``prefork``: stock Celery, one job per task."""
+    worker_id: str = ""
+    """Stable identity of a worker (its in-flight list survives restarts); default model@host."""
     worker_concurrency: int = 1
-    """Pool processes per inference worker."""
+    """Pool processes per inference worker in prefork mode."""
+    max_batch_size: int = 32
+    """Most instances in one forward pass."""
+    max_delay_ms: float = 5.0
+    """Longest a batch waits for more jobs once it has one (non-adaptive mode)."""
+    batch_adaptive: bool = True
+    """Run at once when the queue is empty instead of waiting ``max_delay_ms`` for company."""
     tf_intra_op_threads: int = 1
     """TensorFlow intra-op threads per pool process."""
     tf_inter_op_threads: int = 1
@@ -78,7 +88,15 @@ class Settings:
         return [name.strip() for name in self.worker_models.split(",") if name.strip()]
 
 
+BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
+            "0": False, "false": False, "no": False, "off": False}
+
+
 def _convert(name: str, raw: str, kind: type):
+    if kind is bool:
+        if raw.strip().lower() not in BOOLEANS:
+            raise ValueError(f"{PREFIX}{name.upper()}={raw!r} is not a boolean (true/false)")
+        return BOOLEANS[raw.strip().lower()]
     try:
         value = kind(raw)
     except ValueError as exc:

@@ -12,8 +12,8 @@ from web.routes import health, jobs, models
 from web.services import build_services
 
 
-def create_app(settings: Settings | None = None, redis_client=None, publisher=None) -> Flask:
-    """Build the API. Tests pass their own settings, Redis client or publisher."""
+def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
+    """Build the API. Tests pass their own settings or Redis client."""
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None, redis_client=None, publisher=No
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     # nginx sits in front: trust one hop of X-Forwarded-* headers.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
-    app.extensions["inferq"] = build_services(settings, redis_client, publisher)
+    app.extensions["inferq"] = build_services(settings, redis_client)
     problems.init_app(app)
     for blueprint in (jobs.bp, models.bp, health.bp):
         app.register_blueprint(blueprint)

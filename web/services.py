@@ -7,8 +7,8 @@ import redis
 from flask import current_app
 
 from shared import keys
-from shared.broker import TaskPublisher, make_celery
 from shared.jobs import JobStore
+from shared.queue import JobQueue
 from shared.settings import Settings
 from shared.signatures import ModelCatalog
 from web.waiter import CompletionWaiter
@@ -25,13 +25,12 @@ class Services:
     redis: redis.Redis
     store: JobStore
     catalog: ModelCatalog
-    publisher: TaskPublisher
+    queue: JobQueue
     waiter: CompletionWaiter
 
 
-def build_services(settings: Settings, client: redis.Redis | None = None,
-                   publisher=None) -> Services:
-    """Wire the collaborators; tests pass their own Redis client or publisher."""
+def build_services(settings: Settings, client: redis.Redis | None = None) -> Services:
+    """Wire the collaborators; tests pass their own Redis client."""
     subscriber = client
     if client is None:
         client = redis.Redis.from_url(settings.redis_url, socket_timeout=REDIS_SOCKET_TIMEOUT_S,
@@ -39,14 +38,13 @@ def build_services(settings: Settings, client: redis.Redis | None = None,
         # The pub/sub listener idles between messages, so it must not have a read timeout.
         subscriber = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2.0,
                                           health_check_interval=30)
-    if publisher is None:
-        publisher = TaskPublisher(make_celery(settings))
+    store = JobStore(client, settings.job_ttl_s)
     return Services(
         settings=settings,
         redis=client,
-        store=JobStore(client, settings.job_ttl_s),
+        store=store,
         catalog=ModelCatalog(client),
-        publisher=publisher,
+        queue=JobQueue(client, store),
         waiter=CompletionWaiter(subscriber, keys.JOB_FINISHED_CHANNEL),
     )
 

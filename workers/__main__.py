@@ -6,6 +6,7 @@ serves every model found in ``INFERQ_MODELS_DIR``.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 
 from shared import keys
@@ -22,12 +23,18 @@ def main(argv: list[str]) -> None:
     os.environ["INFERQ_WORKER_MODELS"] = ",".join(names)
     from workers.celery_app import app
 
+    if settings.worker_mode == "batch":
+        # The batching step drains the model queues; Celery keeps a queue of its own.
+        identity = settings.worker_id or socket.gethostname()
+        pool = ["--pool", "solo", "--queues", f"inferq.worker.{identity}"]
+    elif settings.worker_mode == "prefork":
+        pool = ["--pool", "prefork", "--concurrency", str(settings.worker_concurrency),
+                "--queues", ",".join(keys.queue(name) for name in names)]
+    else:
+        sys.exit(f"INFERQ_WORKER_MODE must be batch or prefork, not {settings.worker_mode!r}")
     app.worker_main([
-        "worker",
-        "--queues", ",".join(keys.queue(name) for name in names),
+        "worker", *pool,
         "--hostname", f"{'+'.join(names)}-{os.getpid()}@%h",
-        "--concurrency", str(settings.worker_concurrency),
-        "--pool", "prefork",
         "--loglevel", settings.log_level.upper(),
         "--without-gossip", "--without-mingle",
     ])

@@ -1,7 +1,9 @@
 """The worker's Celery app: ``celery -A workers.celery_app worker`` (see ``python -m workers``).
 
-Models load in each pool child (``worker_process_init``), never in the parent: TensorFlow
-is not fork-safe, and a crashed child is replaced with a freshly loaded one.
+In ``batch`` mode (the default) the ``BatchConsumerStep`` loads the models in the worker
+process and drains their queues in batches. In ``prefork`` mode Celery consumes the queues
+itself, one job per task, and models load in each pool child (``worker_process_init``),
+never in the parent: TensorFlow is not fork-safe.
 """
 from __future__ import annotations
 
@@ -14,9 +16,13 @@ from workers import runtime
 settings = Settings.from_env()
 app = make_celery(settings)
 app.conf.include = ["workers.tasks"]
+if settings.worker_mode == "batch":
+    from workers.steps import BatchConsumerStep
+
+    app.steps["worker"].add(BatchConsumerStep)
 
 
 @worker_process_init.connect
 def load_models(**_kwargs) -> None:
-    """Load, warm up and publish this child's models before it takes its first job."""
+    """Prefork children load, warm up and publish their models before their first job."""
     runtime.init(settings)

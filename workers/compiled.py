@@ -42,27 +42,26 @@ class CompiledModel:
         shape = tuple(1 if d is None else d for d in self.signature.inputs[0].shape)
         self.predict(np.zeros(shape, dtype=self.input_dtype))
 
-    def predict(self, batch: np.ndarray):
-        """Run one forward pass; returns an array, or a list of arrays for multi-output models."""
+    def predict(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Run one forward pass; one array per model output, each with a row per instance."""
         outputs = self._forward(tf.convert_to_tensor(batch, dtype=self.input_dtype))
-        if isinstance(outputs, (list, tuple)):
-            return [o.numpy() for o in outputs]
         if isinstance(outputs, dict):
             return [outputs[key].numpy() for key in sorted(outputs)]
-        return outputs.numpy()
+        if isinstance(outputs, (list, tuple)):
+            return [o.numpy() for o in outputs]
+        return [outputs.numpy()]
 
     def to_batch(self, instances: list) -> np.ndarray:
         """Stack validated instances into the model's input dtype."""
         return np.asarray(instances, dtype=self.input_dtype)
 
-    def encode(self, outputs) -> bytes:
-        """Per-instance predictions as JSON; one entry per instance."""
-        arrays = outputs if isinstance(outputs, list) else [outputs]
+    def encode(self, arrays: list[np.ndarray]) -> bytes:
+        """Per-instance predictions as JSON: nested lists, or ``{output: ...}`` per instance."""
         for array in arrays:
             if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
                 raise NonFiniteOutput("the model produced NaN or Infinity in its output")
-        if not isinstance(outputs, list):
-            return orjson.dumps(outputs, option=orjson.OPT_SERIALIZE_NUMPY)
+        if len(arrays) == 1:
+            return orjson.dumps(np.ascontiguousarray(arrays[0]), option=orjson.OPT_SERIALIZE_NUMPY)
         names = [spec.name for spec in self.signature.outputs]
         per_instance = [
             {name: array[i].tolist() for name, array in zip(names, arrays)}

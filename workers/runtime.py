@@ -11,7 +11,7 @@ import socket
 import orjson
 import redis
 
-from shared.jobs import JobStore
+from shared.jobs import ALREADY_FINISHED, JobStore
 from shared.settings import Settings
 from shared.signatures import ModelCatalog
 from workers.registry import ModelRegistry
@@ -35,15 +35,12 @@ class WorkerRuntime:
 
     def run(self, job_id: str) -> None:
         """Run the job once. A redelivered, finished or expired job is skipped (idempotent)."""
-        attempt = self.store.start(job_id, self.hostname)
-        if attempt is None:
+        job = self.store.start(job_id, self.hostname)
+        if job is None:
             log.warning("job %s expired before it ran", job_id)
             return
-        if attempt == -1:
+        if job == ALREADY_FINISHED:
             log.info("job %s already finished; skipping the redelivery", job_id)
-            return
-        job = self.store.get(job_id)
-        if job is None:
             return
         try:
             model = self.registry.get(job.model, int(job.model_version))

@@ -1,4 +1,4 @@
-"""Unit-test fixtures: fakeredis for Redis-facing logic, a recording publisher, no TensorFlow."""
+"""Unit-test fixtures: fakeredis for Redis-facing logic, no TensorFlow."""
 from __future__ import annotations
 
 import fakeredis
@@ -15,19 +15,6 @@ DIGITS = ModelSignature(
 )
 
 
-class RecordingPublisher:
-    """Stands in for the broker in unit tests: remembers what would have been queued."""
-
-    def __init__(self, fail: bool = False):
-        self.published: list[tuple[str, str]] = []
-        self.fail = fail
-
-    def publish(self, job_id: str, model: str) -> None:
-        if self.fail:
-            raise ConnectionError("broker down")
-        self.published.append((job_id, model))
-
-
 @pytest.fixture
 def redis_client():
     client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
@@ -41,14 +28,9 @@ def settings():
 
 
 @pytest.fixture
-def publisher():
-    return RecordingPublisher()
-
-
-@pytest.fixture
-def app(settings, redis_client, publisher):
+def app(settings, redis_client):
     ModelCatalog(redis_client).publish(DIGITS)
-    return create_app(settings, redis_client=redis_client, publisher=publisher)
+    return create_app(settings, redis_client=redis_client)
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import time
 import orjson
 
 from shared import keys
-from shared.jobs import Job, JobStatus, JobStore, latency_bucket, rfc3339
+from shared.jobs import ALREADY_FINISHED, Job, JobStatus, JobStore, latency_bucket, rfc3339
 
 
 def make_job(store: JobStore, created_at: float | None = None) -> Job:
@@ -32,9 +32,10 @@ def test_unknown_job_is_none(redis_client):
 def test_start_moves_to_running_and_counts_attempts(redis_client):
     store = JobStore(redis_client, ttl_s=60)
     make_job(store)
-    assert store.start("job-1", "w1") == 1
+    started = store.start("job-1", "w1")
+    assert started.status is JobStatus.RUNNING and started.attempts == 1
     assert store.get("job-1").status is JobStatus.RUNNING
-    assert store.start("job-1", "w2") == 2  # a redelivery after a lost worker
+    assert store.start("job-1", "w2").attempts == 2  # a redelivery after a lost worker
 
 
 def test_success_stores_predictions_and_publishes_completion(redis_client):
@@ -59,7 +60,7 @@ def test_a_finished_job_is_never_overwritten(redis_client):
     assert store.succeed(job, b"[1]")
     assert store.fail(job, "Boom", "late duplicate") is False
     assert store.succeed(job, b"[2]") is False
-    assert store.start(job.id, "w2") == -1
+    assert store.start(job.id, "w2") == ALREADY_FINISHED
     stored = store.get(job.id)
     assert stored.status is JobStatus.SUCCEEDED
     assert stored.predictions_json == b"[1]"
@@ -105,3 +106,21 @@ def test_latency_bucket_boundaries():
 def test_timestamps_are_rfc3339_utc():
     assert rfc3339(0) == "1970-01-01T00:00:00.000Z"
     assert rfc3339(None) is None
+
+
+def test_start_many_reports_each_job_in_order(redis_client):
+    store = JobStore(redis_client, ttl_s=60)
+    job = make_job(store)
+    finished = Job(id="job-2", model="digits", model_version="1")
+    store.create(finished)
+    store.fail(finished, "E", "m")
+    started = store.start_many([job.id, "missing", finished.id], "w1")
+    assert started[0].id == job.id and started[0].status is JobStatus.RUNNING
+    assert started[1:] == [None, ALREADY_FINISHED]
+
+
+def test_timings_are_stored_with_the_result(redis_client):
+    store = JobStore(redis_client, ttl_s=60)
+    job = make_job(store)
+    store.succeed(job, b"[1]", timings={"queued_ms": 1.5, "batch_size": 4})
+    assert store.get(job.id).to_public()["timings"] == {"queued_ms": 1.5, "batch_size": 4}

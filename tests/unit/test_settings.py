@@ -36,3 +36,13 @@ def test_settings_are_frozen():
 
 def test_worker_models_splits_and_trims_names():
     assert Settings(worker_models=" digits, mobilenet ,").model_names == ["digits", "mobilenet"]
+
+
+@pytest.mark.parametrize("raw, expected", [("true", True), ("0", False), ("No", False), ("on", True)])
+def test_booleans_accept_the_usual_spellings(raw, expected):
+    assert Settings.from_env({"INFERQ_BATCH_ADAPTIVE": raw}).batch_adaptive is expected
+
+
+def test_a_misspelled_boolean_is_an_error():
+    with pytest.raises(ValueError, match="INFERQ_BATCH_ADAPTIVE"):
+        Settings.from_env({"INFERQ_BATCH_ADAPTIVE": "maybe"})

@@ -1,20 +1,17 @@
 """Job routes: submit a job to a model's queue, and read (or long-poll) a job."""
 from __future__ import annotations
 
-import logging
 import re
 
 import orjson
 from flask import Blueprint, request
 
-from shared.errors import InvalidInput, NotFound, Unavailable
+from shared.errors import InvalidInput, NotFound
 from shared.jobs import Job, new_job_id
 from shared.validation import extract_instances, validate_instances
 from web.body import prefer_wait, read_json, wait_seconds
 from web.routes.responses import json_response
 from web.services import services
-
-log = logging.getLogger(__name__)
 
 bp = Blueprint("jobs", __name__)
 
@@ -27,7 +24,7 @@ SUBMIT_FIELDS = frozenset({"instances"})
 
 @bp.post("/v1/models/<model>/jobs")
 def submit(model: str):
-    """Validate instances against the model's signature, store the job, and queue it."""
+    """Validate instances against the model's signature, then store and queue the job at once."""
     svc = services()
     signature = svc.catalog.latest(model) if MODEL_NAME.match(model) else None
     if signature is None:
@@ -40,13 +37,7 @@ def submit(model: str):
     validate_instances(instances, signature, svc.settings.max_instances, svc.settings.max_elements)
     job = Job(id=new_job_id(), model=model, model_version=str(signature.version),
               instances_json=orjson.dumps(instances))
-    svc.store.create(job)
-    try:
-        svc.publisher.publish(job.id, model)
-    except Exception as exc:
-        log.warning("publishing job %s failed: %s", job.id, exc)
-        svc.store.delete(job.id)
-        raise Unavailable("the job queue is unreachable; the job was not accepted") from None
+    svc.queue.submit(job)
     wait = prefer_wait(request.headers.get("Prefer"), svc.settings.wait_cap_s)
     return _job_response(_await(job.id, wait) if wait else job, created=True)
 

@@ -1,0 +1,64 @@
+"""Celery task messages (protocol 2, kombu's Redis envelope), written and read without kombu.
+
+The API writes the message with ``LPUSH`` in the same MULTI as the job record: one round
+trip per submit, and never a stored job without its message (or the reverse). The bytes
+are exactly what ``send_task`` would have pushed, so a stock Celery worker consumes them;
+``tests/integration`` proves that with a prefork worker.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import uuid
+
+import orjson
+
+ORIGIN = f"inferq-web-{os.getpid()}@{socket.gethostname()}"
+EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+
+
+class MalformedMessage(ValueError):
+    """A queue entry that is not a JSON Celery message carrying a job id."""
+
+
+def encode(task: str, job_id: str, queue: str) -> bytes:
+    """The Redis list entry for ``task(job_id)`` routed to ``queue``; the task id is the job id."""
+    body = orjson.dumps([[job_id], {}, EMBED])
+    envelope = {
+        "body": base64.b64encode(body).decode(),
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": {
+            "lang": "py", "task": task, "id": job_id, "shadow": None, "eta": None,
+            "expires": None, "group": None, "group_index": None, "retries": 0,
+            "timelimit": [None, None], "root_id": job_id, "parent_id": None,
+            "argsrepr": repr([job_id]), "kwargsrepr": "{}", "origin": ORIGIN,
+            "ignore_result": True, "replaced_task_nesting": 0, "stamped_headers": None,
+            "stamps": {},
+        },
+        "properties": {
+            "correlation_id": job_id, "reply_to": "", "delivery_mode": 2,
+            "delivery_info": {"exchange": "", "routing_key": queue}, "priority": 0,
+            "body_encoding": "base64", "delivery_tag": str(uuid.uuid4()),
+        },
+    }
+    return orjson.dumps(envelope)
+
+
+def job_id_of(raw: bytes, task: str) -> str:
+    """The job id a message carries; ``MalformedMessage`` for anything else (pickle included)."""
+    try:
+        envelope = orjson.loads(raw)
+        if envelope.get("content-type") != "application/json":
+            raise MalformedMessage(f"content-type {envelope.get('content-type')!r} is not accepted")
+        if envelope.get("headers", {}).get("task") != task:
+            raise MalformedMessage(f"unexpected task {envelope.get('headers', {}).get('task')!r}")
+        args = orjson.loads(base64.b64decode(envelope["body"]))[0]
+    except MalformedMessage:
+        raise
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise MalformedMessage(f"undecodable message: {exc}") from None
+    if not (isinstance(args, list) and len(args) == 1 and isinstance(args[0], str)):
+        raise MalformedMessage("the message does not carry exactly one job id")
+    return args[0]

@@ -1,0 +1,73 @@
+"""Dynamic batching with the real model and worker: correct owners, isolation, no loss."""
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import redis
+
+from shared import keys
+from tests.integration.helpers import submit, wait_for
+
+
+def paused_worker(stack, program):
+    """Context: stop a worker so jobs pile up, then start it so it claims them in batches."""
+
+    class Paused:
+        def __enter__(self):
+            stack.supervisorctl("stop", program)
+
+        def __exit__(self, *exc):
+            stack.supervisorctl("start", program)
+
+    return Paused()
+
+
+def test_batched_results_equal_unbatched_model_calls_and_reach_their_owner(stack, http, digits, digits_model):
+    sizes = [1, 3, 7, 1, 20, 2, 40, 1, 5, 9] * 3
+    offsets = np.cumsum([0] + sizes)
+    with paused_worker(stack, "worker-digits"):
+        job_ids = [submit(http, stack.url, "digits", digits.images[a:b].tolist()).json()["id"]
+                   for a, b in zip(offsets[:-1], offsets[1:])]
+    jobs = [wait_for(http, stack.url, job_id, deadline_s=120) for job_id in job_ids]
+    for job, a, b in zip(jobs, offsets[:-1], offsets[1:]):
+        assert job["status"] == "succeeded", job
+        expected = np.asarray(digits_model(digits.images[a:b].astype(np.float32), training=False))
+        np.testing.assert_allclose(np.asarray(job["predictions"]), expected, rtol=1e-5, atol=1e-6)
+        timings = job["timings"]
+        assert set(timings) == {"queued_ms", "batch_wait_ms", "inference_ms", "batch_size"}
+        assert 1 <= timings["batch_size"] <= 32
+    # Jobs that waited together shared forward passes.
+    assert max(job["timings"]["batch_size"] for job in jobs) == 32
+
+
+def test_a_failing_instance_fails_only_its_own_job(stack, http):
+    with paused_worker(stack, "worker-faulty"):
+        good_before = [submit(http, stack.url, "faulty", [[1, 2, 3, 4]] * 3).json()["id"] for _ in range(3)]
+        bad = submit(http, stack.url, "faulty", [[1, 2, 3, 4], [500, 0, 0, 0]]).json()["id"]
+        good_after = [submit(http, stack.url, "faulty", [[4, 3, 2, 1]]).json()["id"] for _ in range(3)]
+    assert wait_for(http, stack.url, bad, deadline_s=120)["status"] == "failed"
+    for job_id in good_before + good_after:
+        assert wait_for(http, stack.url, job_id)["status"] == "succeeded"
+
+
+def test_a_worker_killed_mid_batch_loses_none_of_its_jobs(stack, http, digits):
+    client = redis.Redis.from_url(stack.redis_url())
+    in_flight = keys.processing(f"worker-digits@{os.uname().nodename}", "digits")
+    with paused_worker(stack, "worker-digits"):
+        with ThreadPoolExecutor(16) as pool:
+            job_ids = list(pool.map(
+                lambda n: submit(http, stack.url, "digits", digits.images[n % 1700:n % 1700 + 64].tolist())
+                .json()["id"], range(400)))
+    deadline = time.monotonic() + 60
+    while not client.llen(in_flight) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    held = client.llen(in_flight)
+    assert held, "the worker never claimed a batch"
+    pid = stack.program_pid("worker-digits")
+    os.killpg(os.getpgid(pid), signal.SIGKILL)
+    jobs = [wait_for(http, stack.url, job_id, deadline_s=180) for job_id in job_ids]
+    assert [j["status"] for j in jobs].count("succeeded") == 400
+    attempts = [int(client.hget(keys.job(job_id), "attempts")) for job_id in job_ids]
+    assert max(attempts) >= 2, "no job was interrupted mid-batch"
