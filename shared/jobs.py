@@ -62,6 +62,7 @@ class Job:
     started_at: float | None = None
     finished_at: float | None = None
     instances_json: bytes = b"[]"
+    input_npy: bytes | None = None
     predictions_json: bytes | None = None
     error: dict | None = None
     attempts: int = 0
@@ -104,6 +105,7 @@ class Job:
             started_at=epoch("started_at"),
             finished_at=epoch("finished_at"),
             instances_json=text.get("instances", b"[]"),
+            input_npy=text.get("input_npy"),
             predictions_json=text.get("predictions"),
             error=orjson.loads(text["error"]) if text.get("error") else None,
             attempts=int(text.get("attempts", 0)),
@@ -162,15 +164,19 @@ class JobStore:
     def create(self, job: Job, pipeline=None) -> None:
         """Store a new queued job with its TTL and count the submission."""
         pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=True)
-        pipe.hset(keys.job(job.id), mapping={
+        record = {
             "id": job.id,
             "model": job.model,
             "model_version": job.model_version,
             "status": job.status.value,
             "created_at": repr(job.created_at),
-            "instances": job.instances_json,
             "attempts": 0,
-        })
+        }
+        if job.input_npy is not None:
+            record["input_npy"] = job.input_npy
+        else:
+            record["instances"] = job.instances_json
+        pipe.hset(keys.job(job.id), mapping=record)
         pipe.expire(keys.job(job.id), self.ttl_s)
         pipe.hincrby(keys.METRICS_SUBMITTED, job.model, 1)
         if pipeline is None:

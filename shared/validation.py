@@ -5,6 +5,8 @@ the expected shape and the received shape.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from shared.errors import BadRequest, InvalidInput
 from shared.signatures import ModelSignature
 
@@ -37,14 +39,18 @@ def extract_instances(body) -> list:
 
 
 def validate_instances(instances: list, signature: ModelSignature, max_instances: int,
-                       max_elements: int) -> None:
-    """Raise ``InvalidInput`` unless every instance matches the model's single input."""
-    if not instances:
-        raise InvalidInput("'instances' is empty; send at least one example")
-    if len(instances) > max_instances:
-        raise InvalidInput(f"{len(instances)} instances exceed the limit of {max_instances} per job")
+                       max_elements: int, may_hold_booleans: bool = True) -> None:
+    """Raise ``InvalidInput`` unless every instance matches the model's single input.
+
+    numpy checks well-formed input in one pass; anything it cannot vouch for is walked in
+    Python, which is slower but names the exact position of the problem. numpy would turn
+    JSON booleans into numbers, so the caller says whether the body could hold any.
+    """
+    _check_count(len(instances), max_instances)
     spec = signature.inputs[0]
     expected = spec.instance_shape
+    if not may_hold_booleans and _fits_as_array(instances, spec.dtype, expected, max_elements):
+        return
     low, high = DTYPE_LIMITS.get(spec.dtype, DTYPE_LIMITS["float64"])
     integral = spec.dtype.startswith(("int", "uint"))
     elements = 0
@@ -59,6 +65,58 @@ def validate_instances(instances: list, signature: ModelSignature, max_instances
         elements += _check_values(instance, received, f"instances[{index}]", low, high, integral)
         if elements > max_elements:
             raise InvalidInput(f"the job carries more than {max_elements} numbers")
+
+
+def validate_array(array: np.ndarray, signature: ModelSignature, max_instances: int,
+                   max_elements: int) -> None:
+    """Raise ``InvalidInput`` unless a binary array (first axis: instances) fits the model."""
+    spec = signature.inputs[0]
+    if array.ndim == 0:
+        raise InvalidInput("the array is a scalar; its first axis must hold the instances")
+    _check_count(len(array), max_instances)
+    if array.dtype.kind not in "iuf":
+        raise InvalidInput(f"the array has dtype {array.dtype}; model {signature.name} expects {spec.dtype}")
+    expected = spec.instance_shape
+    if not shape_matches(array.shape[1:], expected):
+        raise InvalidInput(
+            f"instances have shape {format_shape(array.shape[1:])}, "
+            f"model {signature.name} expects {format_shape(expected)}",
+            expected_shape=list(expected), received_shape=list(array.shape[1:]))
+    if array.size > max_elements:
+        raise InvalidInput(f"the job carries more than {max_elements} numbers")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise InvalidInput("the array holds NaN or Infinity")
+    if not _within_dtype(array, spec.dtype):
+        raise InvalidInput(f"the array holds values outside the range of {spec.dtype}")
+
+
+def _check_count(count: int, max_instances: int) -> None:
+    if count == 0:
+        raise InvalidInput("'instances' is empty; send at least one example")
+    if count > max_instances:
+        raise InvalidInput(f"{count} instances exceed the limit of {max_instances} per job")
+
+
+def _fits_as_array(instances: list, dtype: str, expected, max_elements: int) -> bool:
+    try:
+        array = np.asarray(instances)
+    except (ValueError, OverflowError, TypeError):
+        return False
+    return (array.dtype.kind in "iuf" and array.ndim == len(expected) + 1
+            and shape_matches(array.shape[1:], expected) and array.size <= max_elements
+            and _within_dtype(array, dtype))
+
+
+def _within_dtype(array: np.ndarray, dtype: str) -> bool:
+    """True when every value fits the model's dtype (and is whole, for integer dtypes)."""
+    if array.size == 0:
+        return True
+    low, high = DTYPE_LIMITS.get(dtype, DTYPE_LIMITS["float64"])
+    if array.min() < low or array.max() > high:
+        return False
+    if dtype.startswith(("int", "uint")) and array.dtype.kind == "f":
+        return bool((array == np.floor(array)).all())
+    return True
 
 
 def probe_shape(value) -> tuple[int, ...]:

@@ -1,35 +1,53 @@
 """Reading request bodies and query parameters strictly: the right type, size and syntax."""
 from __future__ import annotations
 
+import io
 import re
 
+import numpy as np
 import orjson
 from flask import Request
 
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 JSON_MIMETYPE = "application/json"
+NPY_MIMETYPE = "application/x-npy"
+SUBMIT_MIMETYPES = (JSON_MIMETYPE, NPY_MIMETYPE)
 PREFER_WAIT = re.compile(r"(?:^|[;,\s])wait\s*=\s*([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
 
 
-def read_json(request: Request, max_bytes: int):
-    """Parse a JSON body: 415 for another type, 413 over the limit, 400 for bad JSON.
-
-    orjson rejects NaN, Infinity, out-of-range numbers and nesting deeper than 1024, so
-    those are 400s rather than values coerced into the model or a RecursionError.
-    """
-    if request.mimetype != JSON_MIMETYPE:
+def require_type(request: Request, accepted: tuple[str, ...]) -> str:
+    """The request's media type if it is one of ``accepted``, else 415."""
+    if request.mimetype not in accepted:
         sent = request.content_type or "no Content-Type"
-        raise UnsupportedMediaType(f"send Content-Type: {JSON_MIMETYPE} (got {sent})")
+        raise UnsupportedMediaType(f"send Content-Type: {' or '.join(accepted)} (got {sent})")
+    return request.mimetype
+
+
+def read_bytes(request: Request, max_bytes: int) -> bytes:
+    """The raw body, or 413 when it is over the limit."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise PayloadTooLarge(f"the body is {request.content_length} bytes; the limit is {max_bytes}")
     data = request.get_data(cache=False)
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"the body exceeds the limit of {max_bytes} bytes")
+    return data
+
+
+def parse_json(data: bytes):
+    """Decode JSON strictly, or 400."""
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
+
+
+def parse_npy(data: bytes) -> np.ndarray:
+    """Decode one ``.npy`` array without ever unpickling, or 400."""
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise BadRequest(f"the body is not a valid .npy array: {exc}") from None
 
 
 def wait_seconds(raw: str | None, cap_s: float) -> float:

@@ -5,6 +5,8 @@ workers call a traced function instead and warm it up before taking jobs.
 """
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import orjson
 import tensorflow as tf
@@ -51,9 +53,12 @@ class CompiledModel:
             return [o.numpy() for o in outputs]
         return [outputs.numpy()]
 
-    def to_batch(self, instances: list) -> np.ndarray:
-        """Stack validated instances into the model's input dtype."""
-        return np.asarray(instances, dtype=self.input_dtype)
+    def to_batch(self, job) -> np.ndarray:
+        """A job's validated input (JSON instances or a .npy array) in the model's dtype."""
+        if job.input_npy is not None:
+            array = np.load(io.BytesIO(job.input_npy), allow_pickle=False)
+            return array.astype(self.input_dtype, copy=False)
+        return np.asarray(orjson.loads(job.instances_json), dtype=self.input_dtype)
 
     def encode(self, arrays: list[np.ndarray]) -> bytes:
         """Per-instance predictions as JSON: nested lists, or ``{output: ...}`` per instance."""

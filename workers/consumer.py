@@ -15,7 +15,6 @@ import threading
 import time
 from collections import defaultdict
 
-import orjson
 
 from shared import celery_message, keys
 from shared.broker import PREDICT_TASK
@@ -163,7 +162,7 @@ class BatchConsumer:
         inputs, runnable = [], []
         for job in jobs:
             try:
-                inputs.append(model.to_batch(orjson.loads(job.instances_json)))
+                inputs.append(model.to_batch(job))
                 runnable.append(job)
             except Exception as exc:
                 self.store.fail(job, type(exc).__name__, str(exc), pipeline=pipe)

@@ -8,7 +8,6 @@ import importlib
 import logging
 import socket
 
-import orjson
 import redis
 
 from shared.jobs import ALREADY_FINISHED, JobStore
@@ -44,7 +43,7 @@ class WorkerRuntime:
             return
         try:
             model = self.registry.get(job.model, int(job.model_version))
-            outputs = model.predict(model.to_batch(orjson.loads(job.instances_json)))
+            outputs = model.predict(model.to_batch(job))
             predictions = model.encode(outputs)
         except Exception as exc:  # the job must end failed, never stay running
             log.warning("job %s failed: %s: %s", job_id, type(exc).__name__, exc)

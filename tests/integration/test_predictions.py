@@ -70,3 +70,18 @@ def test_prefer_wait_answers_200_with_the_finished_job(stack, http, digits):
     assert response.status_code == 200
     assert response.json()["status"] == "succeeded"
     assert response.headers["Location"].endswith(response.json()["id"])
+
+
+def test_npy_input_predicts_the_same_as_json(stack, http, digits):
+    import io
+
+    images = digits.images[:5]
+    buffer = io.BytesIO()
+    np.save(buffer, images.astype(np.uint8), allow_pickle=False)
+    binary = http.post(f"{stack.url}/v1/models/digits/jobs", data=buffer.getvalue(),
+                       headers={"Content-Type": "application/x-npy", "Prefer": "wait=20"}, timeout=30)
+    assert binary.status_code in (200, 202), binary.text
+    from_npy = wait_for(http, stack.url, binary.json()["id"])
+    from_json = wait_for(http, stack.url, submit(http, stack.url, "digits", images.tolist()).json()["id"])
+    assert from_npy["status"] == from_json["status"] == "succeeded"
+    np.testing.assert_allclose(from_npy["predictions"], from_json["predictions"], rtol=1e-6)

@@ -123,3 +123,41 @@ def test_models_lists_published_signatures(client):
         "inputs": [{"name": "image", "shape": [None, 8, 8], "dtype": "float32"}],
         "outputs": [{"name": "probabilities", "shape": [None, 10], "dtype": "float32"}],
     }]
+
+
+def npy(array) -> bytes:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def test_npy_bodies_are_accepted_and_stored_as_sent(client, redis_client):
+    import numpy as np
+
+    body = npy(np.zeros((2, 8, 8), dtype=np.uint8))
+    response = post(client, body, content_type="application/x-npy")
+    assert response.status_code == 202
+    stored = redis_client.hget(keys.job(response.get_json()["id"]), "input_npy")
+    assert stored == body
+
+
+def test_npy_shape_mismatch_is_422(client):
+    import numpy as np
+
+    problem = assert_problem(post(client, npy(np.zeros((2, 3))), content_type="application/x-npy"), 422)
+    assert problem["detail"] == "instances have shape (3,), model digits expects (8, 8)"
+
+
+def test_pickled_or_broken_npy_is_400(client):
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    assert_problem(post(client, buffer.getvalue(), content_type="application/x-npy"), 400)
+    assert_problem(post(client, b"\x93NUMPY garbage", content_type="application/x-npy"), 400)

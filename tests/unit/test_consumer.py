@@ -2,6 +2,7 @@
 import time
 
 import numpy as np
+import orjson
 
 from shared import celery_message, keys
 from shared.broker import PREDICT_TASK
@@ -17,8 +18,8 @@ class DoublingModel:
     def __init__(self):
         self.passes = []
 
-    def to_batch(self, instances):
-        return np.asarray(instances, dtype=np.float32)
+    def to_batch(self, job):
+        return np.asarray(orjson.loads(job.instances_json), dtype=np.float32)
 
     def predict(self, batch):
         self.passes.append(len(batch))

@@ -85,3 +85,41 @@ def test_shapes_format_like_python_tuples():
     assert format_shape((3,)) == "(3,)"
     assert format_shape(()) == "()"
     assert format_shape((None, 4)) == "(None, 4)"
+
+
+def test_the_numpy_fast_path_accepts_what_the_walk_accepts():
+    validate_instances([digit_image(3)] * 4, DIGITS, 16, 10_000, may_hold_booleans=False)
+
+
+@pytest.mark.parametrize("bad", [[[1, 2, 3]], [[["x"] * 8] * 8], [[[1e300] * 8] * 8]])
+def test_the_fast_path_falls_back_to_precise_errors(bad):
+    with pytest.raises(InvalidInput, match=r"instances\[0\]"):
+        validate_instances(bad, DIGITS, 16, 10_000, may_hold_booleans=False)
+
+
+def test_ragged_input_is_caught_on_the_fast_path_too():
+    image = digit_image()
+    image[7] = [1.0] * 9
+    with pytest.raises(InvalidInput, match="ragged"):
+        validate_instances([image], DIGITS, 16, 10_000, may_hold_booleans=False)
+
+
+def test_booleans_are_caught_when_the_body_may_hold_them():
+    image = digit_image()
+    image[0][0] = True
+    with pytest.raises(InvalidInput, match="a boolean"):
+        validate_instances([image], DIGITS, 16, 10_000, may_hold_booleans=True)
+
+
+def test_arrays_are_checked_for_shape_dtype_and_values():
+    import numpy as np
+
+    from shared.validation import validate_array
+
+    validate_array(np.zeros((3, 8, 8), dtype=np.uint8), DIGITS, 16, 10_000)
+    for bad, message in [(np.zeros((3, 8, 7)), r"instances have shape \(8, 7\), model digits expects \(8, 8\)"),
+                         (np.array(["a"]), "dtype"), (np.zeros((0, 8, 8)), "empty"),
+                         (np.full((1, 8, 8), np.nan), "NaN"), (np.float32(1.0), "scalar"),
+                         (np.full((1, 8, 8), 1e300), "outside the range")]:
+        with pytest.raises(InvalidInput, match=message):
+            validate_array(np.asarray(bad), DIGITS, 16, 10_000)

@@ -8,8 +8,9 @@ from flask import Blueprint, request
 
 from shared.errors import InvalidInput, NotFound
 from shared.jobs import Job, new_job_id
-from shared.validation import extract_instances, validate_instances
-from web.body import prefer_wait, read_json, wait_seconds
+from shared.validation import extract_instances, validate_array, validate_instances
+from web.body import (NPY_MIMETYPE, SUBMIT_MIMETYPES, parse_json, parse_npy, prefer_wait, read_bytes,
+                      require_type, wait_seconds)
 from web.routes.responses import json_response
 from web.services import services
 
@@ -29,14 +30,14 @@ def submit(model: str):
     signature = svc.catalog.latest(model) if MODEL_NAME.match(model) else None
     if signature is None:
         raise NotFound(f"model {model!r} is not served here; GET /v1/models lists the models")
-    body = read_json(request, svc.settings.max_body_bytes)
-    instances = extract_instances(body)
-    unknown = sorted(set(body) - SUBMIT_FIELDS)
-    if unknown:
-        raise InvalidInput(f"unknown field(s) in the body: {', '.join(unknown)}")
-    validate_instances(instances, signature, svc.settings.max_instances, svc.settings.max_elements)
-    job = Job(id=new_job_id(), model=model, model_version=str(signature.version),
-              instances_json=orjson.dumps(instances))
+    job = Job(id=new_job_id(), model=model, model_version=str(signature.version))
+    mimetype = require_type(request, SUBMIT_MIMETYPES)
+    data = read_bytes(request, svc.settings.max_body_bytes)
+    if mimetype == NPY_MIMETYPE:
+        validate_array(parse_npy(data), signature, svc.settings.max_instances, svc.settings.max_elements)
+        job.input_npy = data
+    else:
+        job.instances_json = _json_instances(data, signature)
     svc.queue.submit(job)
     wait = prefer_wait(request.headers.get("Prefer"), svc.settings.wait_cap_s)
     return _job_response(_await(job.id, wait) if wait else job, created=True)
@@ -48,6 +49,19 @@ def get_job(job_id: str):
     svc = services()
     wait = wait_seconds(request.args.get("wait"), svc.settings.wait_cap_s)
     return _job_response(_await(job_id, wait), created=False)
+
+
+def _json_instances(data: bytes, signature) -> bytes:
+    """Validate a JSON body's instances; returns them re-encoded for the worker."""
+    settings = services().settings
+    body = parse_json(data)
+    instances = extract_instances(body)
+    unknown = sorted(set(body) - SUBMIT_FIELDS)
+    if unknown:
+        raise InvalidInput(f"unknown field(s) in the body: {', '.join(unknown)}")
+    validate_instances(instances, signature, settings.max_instances, settings.max_elements,
+                       may_hold_booleans=b"true" in data or b"false" in data)
+    return orjson.dumps(instances)
 
 
 def _await(job_id: str, wait_s: float) -> Job:
