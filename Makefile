@@ -7,8 +7,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP_LOCAL := $(VENV)/.installed-local
 STAMP_DEV := $(VENV)/.installed-dev
+STAMP_BENCH := $(VENV)/.installed-bench
+PEERS ?=
 
-.PHONY: run test test-unit test-integration model clean
+.PHONY: run test test-unit test-integration model bench bench-bentoml-env clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +42,22 @@ test-unit: $(STAMP_DEV)
 
 test-integration: $(STAMP_DEV) models/digits/1/model.keras
 	$(PY) -m pytest tests/integration
+
+$(STAMP_BENCH): $(STAMP_DEV) requirements/bench.txt
+	$(PY) -m pip install --quiet -r requirements/bench.txt
+	touch $@
+
+# Benchmarks: inferq vs the raw model and the baseline peers; writes bench/RESULTS.md.
+# PEERS=bentoml adds BentoML (installed into bench/.venv-bentoml by bench-bentoml-env).
+bench: $(STAMP_BENCH) models/digits/1/model.keras
+	$(if $(findstring bentoml,$(PEERS)),$(MAKE) bench-bentoml-env,)
+	$(PY) -m bench.run --peers naive,tutorial$(if $(PEERS),$(comma)$(PEERS),)
+
+comma := ,
+
+bench-bentoml-env:
+	test -x bench/.venv-bentoml/bin/bentoml || { $(PYTHON) -m venv bench/.venv-bentoml && \
+	  bench/.venv-bentoml/bin/pip install --quiet bentoml tensorflow-cpu==2.21.0 keras==3.15.1 orjson; }
 
 clean:
 	rm -rf data test-artifacts .pytest_cache

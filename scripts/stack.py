@@ -42,6 +42,8 @@ def main() -> int:
     env = dict(os.environ)
     if not env.get("INFERQ_REDIS_URL"):
         env["INFERQ_REDIS_URL"] = _local_redis_url(settings, data)
+    if not env.get("INFERQ_WEBHOOK_SECRET"):
+        env["INFERQ_WEBHOOK_SECRET"] = _webhook_secret(data)
     ensure_demo_model(settings)
     nginx = shutil.which("nginx")
     if nginx:
@@ -76,6 +78,20 @@ def _local_redis_url(settings: Settings, data: Path) -> str:
     ]))
     (data / "redis.conf").chmod(0o600)
     return f"redis://:{password}@127.0.0.1:{settings.local_redis_port}/0"
+
+
+def _webhook_secret(data: Path) -> str:
+    """The webhook signing secret kept in the data folder; generated (and shown) once."""
+    from workers.signing import new_secret
+
+    secret_file = data / "webhook.secret"
+    if not secret_file.exists():
+        secret_file.write_text(new_secret())
+        secret_file.chmod(0o600)
+        print(f"generated the webhook signing secret (kept in {secret_file}):\n"
+              f"  {secret_file.read_text()}\n"
+              "give it to your webhook receivers; set INFERQ_WEBHOOK_SECRET to use your own.", flush=True)
+    return secret_file.read_text().strip()
 
 
 def ensure_demo_model(settings: Settings) -> None:
@@ -144,6 +160,8 @@ def write_supervisor_conf(settings: Settings, data: Path, models: list[str], ngi
         programs.append(_program(f"worker-{model}", f"{sys.executable} -m workers {model}", 20,
                                  stopwaitsecs=130, killasgroup="true",
                                  environment=f'INFERQ_WORKER_ID="{worker_id}"'))
+    programs.append(_program("webhooks", f"{sys.executable} -m workers.webhook_worker", 25,
+                             stopwaitsecs=40))
     programs.append(_program("web", f"{bin_dir / 'gunicorn'} -c web/gunicorn.conf.py web.wsgi:app", 30,
                              stopwaitsecs=35))
     if nginx:

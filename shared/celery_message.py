@@ -24,7 +24,13 @@ class MalformedMessage(ValueError):
 
 def encode(task: str, job_id: str, queue: str) -> bytes:
     """The Redis list entry for ``task(job_id)`` routed to ``queue``; the task id is the job id."""
-    body = orjson.dumps([[job_id], {}, EMBED])
+    return encode_call(task, [job_id], queue, task_id=job_id)
+
+
+def encode_call(task: str, args: list, queue: str, task_id: str | None = None) -> bytes:
+    """The Redis list entry for ``task(*args)`` routed to ``queue`` (JSON arguments only)."""
+    job_id = task_id or str(uuid.uuid4())
+    body = orjson.dumps([args, {}, EMBED])
     envelope = {
         "body": base64.b64encode(body).decode(),
         "content-encoding": "utf-8",
@@ -33,7 +39,7 @@ def encode(task: str, job_id: str, queue: str) -> bytes:
             "lang": "py", "task": task, "id": job_id, "shadow": None, "eta": None,
             "expires": None, "group": None, "group_index": None, "retries": 0,
             "timelimit": [None, None], "root_id": job_id, "parent_id": None,
-            "argsrepr": repr([job_id]), "kwargsrepr": "{}", "origin": ORIGIN,
+            "argsrepr": repr(args), "kwargsrepr": "{}", "origin": ORIGIN,
             "ignore_result": True, "replaced_task_nesting": 0, "stamped_headers": None,
             "stamps": {},
         },

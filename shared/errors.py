@@ -46,6 +46,12 @@ class MethodNotAllowed(InferqError):
     status, slug, title = 405, "method-not-allowed", "Method not allowed"
 
 
+class Conflict(InferqError):
+    """The request is valid but conflicts with the resource's current state."""
+
+    status, slug, title = 409, "conflict", "Conflict"
+
+
 class PayloadTooLarge(InferqError):
     """The body exceeds ``INFERQ_MAX_BODY_BYTES``."""
 

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 import orjson
 
-from shared import keys
+from shared import keys, webhooks
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 """Upper bounds of the job latency histogram (submit to terminal state), in seconds."""
@@ -33,6 +33,10 @@ class JobStatus(str, enum.Enum):
         """True once the job can no longer change."""
         return self in TERMINAL_STATUSES
 
+
+PUBLIC_FIELDS = ("id", "model", "model_version", "status", "created_at", "started_at",
+                 "finished_at", "predictions", "error", "timings", "attempts", "webhook")
+"""Hash fields a reader of the job needs; the stored input is left out."""
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
 
@@ -67,6 +71,11 @@ class Job:
     error: dict | None = None
     attempts: int = 0
     timings: dict | None = None
+    webhook: dict | None = None
+
+    def wants_event(self, event: str) -> bool:
+        """True when the job's webhook asked for ``event``."""
+        return self.webhook is not None and event in self.webhook.get("events", ())
 
     def to_public(self) -> dict:
         """The job as the API shows it; predictions are embedded without re-encoding."""
@@ -85,6 +94,8 @@ class Job:
             body["error"] = self.error
         if self.timings is not None:
             body["timings"] = self.timings
+        if self.webhook is not None:
+            body["webhook"] = self.webhook
         return body
 
     @classmethod
@@ -110,6 +121,7 @@ class Job:
             error=orjson.loads(text["error"]) if text.get("error") else None,
             attempts=int(text.get("attempts", 0)),
             timings=orjson.loads(text["timings"]) if text.get("timings") else None,
+            webhook=orjson.loads(text["webhook"]) if text.get("webhook") else None,
         )
 
 
@@ -127,14 +139,17 @@ return redis.call('HGETALL', KEYS[1])
 ALREADY_FINISHED = "already-finished"
 """What ``start`` reports for a job that reached a terminal state before (a redelivery)."""
 
-# KEYS: job hash, finished-metrics hash, latency hash. ARGV: status, now, bucket, latency,
-# channel, job id, metric label, then field/value pairs. Returns 1 if it moved the job.
+# KEYS: job hash, finished-metrics hash, latency hash, webhook queue. ARGV: status, now,
+# bucket, latency, channel, job id, metric label, webhook message ('' for none), then
+# field/value pairs. Returns 1 if it moved the job. The webhook is queued in the same
+# step as the transition, so a finished job never lacks its delivery.
 _FINISH = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 0 end
 if status ~= 'queued' and status ~= 'running' then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2])
-for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[8] ~= '' then redis.call('LPUSH', KEYS[4], ARGV[8]) end
 redis.call('HINCRBY', KEYS[2], ARGV[7], 1)
 redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
 redis.call('HINCRBY', KEYS[3], 'count', 1)
@@ -172,6 +187,8 @@ class JobStore:
             "created_at": repr(job.created_at),
             "attempts": 0,
         }
+        if job.webhook is not None:
+            record["webhook"] = orjson.dumps(job.webhook)
         if job.input_npy is not None:
             record["input_npy"] = job.input_npy
         else:
@@ -187,6 +204,14 @@ class JobStore:
         raw = self.redis.hgetall(keys.job(job_id))
         return Job.from_hash(raw) if raw else None
 
+    def get_public(self, job_id: str) -> Job | None:
+        """The job without its input, which can be megabytes and is never shown."""
+        values = self.redis.hmget(keys.job(job_id), PUBLIC_FIELDS)
+        if values[0] is None:
+            return None
+        return Job.from_hash({name.encode(): value for name, value in zip(PUBLIC_FIELDS, values)
+                              if value is not None})
+
     def get_status(self, job_id: str) -> JobStatus | None:
         """Only the status; cheap enough to call while waiting."""
         raw = self.redis.hget(keys.job(job_id), "status")
@@ -197,12 +222,20 @@ class JobStore:
         return self.start_many([job_id], worker)[0]
 
     def start_many(self, job_ids: list[str], worker: str) -> list:
-        """``start`` for a whole batch in one round trip."""
+        """``start`` for a whole batch in one round trip, then queue any ``started`` webhooks."""
         now = repr(time.time())
         pipe = self.redis.pipeline(transaction=False)
         for job_id in job_ids:
             self._start(keys=[keys.job(job_id)], args=[worker, now], client=pipe)
-        return [_started(reply) for reply in pipe.execute()]
+        started = [_started(reply) for reply in pipe.execute()]
+        announce = [job for job in started if isinstance(job, Job) and job.wants_event("started")]
+        if announce:
+            pipe = self.redis.pipeline(transaction=False)
+            for job in announce:
+                pipe.set(keys.webhook_open(job.id, "started"), 1, ex=self.ttl_s)
+                pipe.lpush(webhooks.WEBHOOK_QUEUE, webhooks.delivery_message(job.id, "started"))
+            pipe.execute()
+        return started
 
     def succeed(self, job: Job, predictions_json: bytes, timings: dict | None = None,
                 pipeline=None) -> bool:
@@ -223,12 +256,16 @@ class JobStore:
     def _end(self, job: Job, status: JobStatus, extra: dict[str, bytes], pipeline=None) -> bool:
         now = time.time()
         latency = max(0.0, now - job.created_at)
+        delivery = b""
+        if job.wants_event("completed"):
+            delivery = webhooks.delivery_message(job.id, "completed")
         args = [status.value, repr(now), latency_bucket(latency), repr(latency),
-                keys.JOB_FINISHED_CHANNEL, job.id, f"{job.model}|{status.value}"]
+                keys.JOB_FINISHED_CHANNEL, job.id, f"{job.model}|{status.value}", delivery]
         for name, value in extra.items():
             args.extend([name, value])
         moved = self._finish(
-            keys=[keys.job(job.id), keys.METRICS_FINISHED, keys.latency_histogram(job.model)],
+            keys=[keys.job(job.id), keys.METRICS_FINISHED, keys.latency_histogram(job.model),
+                  webhooks.WEBHOOK_QUEUE],
             args=args,
             client=pipeline if pipeline is not None else self.redis,
         )

@@ -52,3 +52,26 @@ def workers(model_name: str) -> str:
 def batch_size_histogram(model_name: str) -> str:
     """Hash of forward-pass size bucket counts (plus ``sum`` and ``count``) for one model."""
     return f"{PREFIX}:metrics:batch-size:{model_name}"
+
+
+WEBHOOK_SCHEDULE = f"{PREFIX}:webhooks:scheduled"
+"""Sorted set: webhook delivery message -> time it is due (durable retries)."""
+
+METRICS_WEBHOOKS = f"{PREFIX}:metrics:webhooks"
+"""Hash: delivery outcome -> count of attempts that ended so."""
+
+WEBHOOK_LATENCY = f"{PREFIX}:metrics:webhook-latency"
+"""Hash of delivery-attempt duration bucket counts (plus ``sum`` and ``count``)."""
+
+DEAD_WEBHOOKS = f"{PREFIX}:webhooks:dead"
+"""List of deliveries that exhausted their retries (newest first, bounded)."""
+
+
+def deliveries(job_id: str) -> str:
+    """List of one job's webhook delivery attempts (JSON, oldest first)."""
+    return f"{PREFIX}:job:{job_id}:deliveries"
+
+
+def webhook_open(job_id: str, event: str) -> str:
+    """Set while an event's delivery is pending, so ``completed`` waits for ``started``."""
+    return f"{PREFIX}:job:{job_id}:webhook-open:{event}"

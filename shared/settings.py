@@ -59,14 +59,32 @@ class Settings:
     """Comma-separated models this worker serves; empty means every model found."""
     web_workers: int = 2
     """gunicorn worker processes."""
+    web_worker_class: str = "gevent"
+    """gunicorn worker class: ``gevent`` (greenlet per request) or ``gthread``."""
     web_threads: int = 64
-    """Threads per gunicorn worker; long-polls hold one each."""
+    """Threads per gunicorn worker with ``gthread``; each long-poll holds one."""
+    web_connections: int = 2000
+    """Concurrent connections per gunicorn worker with ``gevent`` (long-polls included)."""
+    web_access_log: bool = False
+    """gunicorn access log; nginx already logs every request."""
     web_bind: str = "127.0.0.1:8001"
     """Where gunicorn listens behind nginx."""
     local_redis_port: int = 6390
     """Port of the Redis that ``make run`` starts when ``INFERQ_REDIS_URL`` is unset."""
     redis_appendfsync: str = "always"
     """AOF fsync policy of that Redis: ``always`` loses no acknowledged job, ``everysec`` up to 1 s."""
+    webhook_secret: str = ""
+    """Signing secret, ``whsec_<base64>``; ``make run`` generates one into the data folder."""
+    webhook_schedule_s: str = "5,30,120,600,1800,3600,10800,21600,21600,21600"
+    """Seconds before each retry (jittered by +-20%); about 24 hours in all."""
+    webhook_timeout_s: float = 10.0
+    """Total time one delivery attempt may take."""
+    webhook_connect_timeout_s: float = 5.0
+    """Time to establish the connection of one attempt."""
+    webhook_allowed_networks: str = ""
+    """CIDRs webhooks may reach despite the private-address guard, e.g. ``127.0.0.0/8``."""
+    webhook_concurrency: int = 16
+    """Deliveries in flight per webhook worker (threads)."""
     log_level: str = "info"
     """Log level for web and workers."""
 
@@ -81,6 +99,11 @@ class Settings:
                 continue
             values[field.name] = _convert(field.name, raw, type(getattr(cls, field.name)))
         return cls(**values)
+
+    @property
+    def webhook_schedule(self) -> list[float]:
+        """Retry delays in seconds, from ``webhook_schedule_s``."""
+        return [float(part) for part in self.webhook_schedule_s.split(",") if part.strip()]
 
     @property
     def model_names(self) -> list[str]:

@@ -5,6 +5,7 @@ validate inputs, because web never imports TensorFlow.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 
 import orjson
@@ -51,10 +52,16 @@ class ModelSignature:
 
 
 class ModelCatalog:
-    """The models workers have published, read from and written to Redis."""
+    """The models workers have published, read from and written to Redis.
 
-    def __init__(self, redis):
+    With ``cache_ttl_s`` a reader keeps each model's versions for that long, sparing every
+    submit a Redis round trip; a newly published version is seen within the TTL.
+    """
+
+    def __init__(self, redis, cache_ttl_s: float = 0.0):
         self.redis = redis
+        self.cache_ttl_s = cache_ttl_s
+        self._cache: dict[str, tuple[float, list[ModelSignature]]] = {}
 
     def publish(self, signature: ModelSignature) -> None:
         """Announce a loaded model version so web can route and validate jobs for it."""
@@ -69,9 +76,16 @@ class ModelCatalog:
 
     def versions(self, name: str) -> list[ModelSignature]:
         """Published versions of one model, oldest first; empty when the model is unknown."""
+        now = time.monotonic()
+        cached = self._cache.get(name)
+        if cached is not None and now - cached[0] < self.cache_ttl_s:
+            return cached[1]
         raw = self.redis.hgetall(keys.model(name))
-        signatures = [ModelSignature.from_json(value) for value in raw.values()]
-        return sorted(signatures, key=lambda s: s.version)
+        signatures = sorted((ModelSignature.from_json(value) for value in raw.values()),
+                            key=lambda s: s.version)
+        if self.cache_ttl_s > 0 and signatures:
+            self._cache[name] = (now, signatures)
+        return signatures
 
     def latest(self, name: str) -> ModelSignature | None:
         """The newest published version, or None when the model is unknown."""

@@ -8,7 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.settings import Settings
 from web import problems
-from web.routes import health, jobs, models
+from web.routes import deliveries, health, jobs, models
 from web.services import build_services
 
 
@@ -23,6 +23,6 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     app.extensions["inferq"] = build_services(settings, redis_client)
     problems.init_app(app)
-    for blueprint in (jobs.bp, models.bp, health.bp):
+    for blueprint in (jobs.bp, deliveries.bp, models.bp, health.bp):
         app.register_blueprint(blueprint)
     return app

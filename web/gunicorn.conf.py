@@ -1,6 +1,7 @@
 """gunicorn settings, read from the same INFERQ_* environment as the app.
 
-gthread workers: a long-poll holds a thread, not a process, so many clients can wait at once.
+gevent workers by default: a long-poll holds a greenlet, not a thread, so thousands of
+clients can wait at once (bench/RESULTS.md compares gthread). nginx keeps the access log.
 """
 from shared.settings import Settings
 
@@ -8,8 +9,9 @@ _settings = Settings.from_env()
 
 bind = _settings.web_bind
 workers = _settings.web_workers
-worker_class = "gthread"
+worker_class = _settings.web_worker_class
 threads = _settings.web_threads
+worker_connections = _settings.web_connections
 # Long-polls last up to the wait cap; give them room before the arbiter kills a worker.
 timeout = int(_settings.wait_cap_s) + 30
 graceful_timeout = 30
@@ -17,7 +19,7 @@ keepalive = 75
 # Bounded request line and headers; bodies are bounded by nginx and Flask.
 limit_request_line = 8190
 limit_request_fields = 100
-accesslog = "-"
+accesslog = "-" if _settings.web_access_log else None
 errorlog = "-"
 loglevel = _settings.log_level
 proc_name = "inferq-web"

@@ -56,6 +56,22 @@ class RedisMetricsCollector:
         for name in models:
             models_gauge.add_metric([name], self.redis.hlen(keys.model(name)))
         yield models_gauge
+        yield from self._webhooks()
+
+    def _webhooks(self):
+        outcomes = _decode_counts(self.redis.hgetall(keys.METRICS_WEBHOOKS))
+        yield _counter("inferq_webhook_deliveries", "Webhook delivery attempts by outcome.", ["outcome"],
+                       {(name,): n for name, n in outcomes.items()})
+        dead = GaugeMetricFamily("inferq_webhooks_dead", "Deliveries that ran out of retries (kept list).")
+        dead.add_metric([], self.redis.llen(keys.DEAD_WEBHOOKS))
+        yield dead
+        scheduled = GaugeMetricFamily("inferq_webhook_retries_scheduled", "Deliveries waiting to be retried.")
+        scheduled.add_metric([], self.redis.zcard(keys.WEBHOOK_SCHEDULE))
+        yield scheduled
+        buckets, total = _cumulative_buckets(_decode_counts(self.redis.hgetall(keys.WEBHOOK_LATENCY)))
+        latency = HistogramMetricFamily("inferq_webhook_attempt_seconds", "Duration of delivery attempts.")
+        latency.add_metric([], buckets, total)
+        yield latency
 
 
 def render(redis) -> bytes:

@@ -13,6 +13,9 @@ from shared.settings import Settings
 from shared.signatures import ModelCatalog
 from web.waiter import CompletionWaiter
 
+SIGNATURE_CACHE_S = 2.0
+"""How long a web process reuses a model's signatures before re-reading them."""
+
 REDIS_SOCKET_TIMEOUT_S = 5.0
 """A stalled Redis fails a request with 503 after this long instead of hanging it."""
 
@@ -43,7 +46,7 @@ def build_services(settings: Settings, client: redis.Redis | None = None) -> Ser
         settings=settings,
         redis=client,
         store=store,
-        catalog=ModelCatalog(client),
+        catalog=ModelCatalog(client, cache_ttl_s=SIGNATURE_CACHE_S),
         queue=JobQueue(client, store),
         waiter=CompletionWaiter(subscriber, keys.JOB_FINISHED_CHANNEL),
     )

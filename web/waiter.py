@@ -10,7 +10,8 @@ import logging
 import os
 import threading
 import time
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import redis
 
@@ -38,20 +39,18 @@ class CompletionWaiter:
         """Block until ``is_done()`` holds or ``timeout_s`` passes; return the final check."""
         if timeout_s <= 0:
             return is_done()
+        with self.watching(job_id) as event:
+            return self.wait_on(event, timeout_s, is_done)
+
+    @contextmanager
+    def watching(self, job_id: str) -> Iterator[threading.Event]:
+        """An event set when ``job_id`` finishes; register before the job can finish."""
         self._ensure_listener()
         event = threading.Event()
         with self._lock:
             self._events.setdefault(job_id, set()).add(event)
         try:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                if is_done():
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                event.wait(min(remaining, RECHECK_INTERVAL_S))
-                event.clear()
+            yield event
         finally:
             with self._lock:
                 waiting = self._events.get(job_id)
@@ -59,6 +58,26 @@ class CompletionWaiter:
                     waiting.discard(event)
                     if not waiting:
                         del self._events[job_id]
+
+    def wait_on(self, event: threading.Event, timeout_s: float, is_done: Callable[[], bool],
+                check_first: bool = True) -> bool:
+        """Wait for ``event`` (re-checking ``is_done`` now and then); True once done.
+
+        ``check_first=False`` skips the first status read when the event was registered
+        before the job was even queued, so no completion can have been missed.
+        """
+        deadline = time.monotonic() + timeout_s
+        check = check_first
+        while True:
+            if check and is_done():
+                return True
+            check = True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return is_done()
+            if event.wait(min(remaining, RECHECK_INTERVAL_S)):
+                return True
+            event.clear()
 
     def _ensure_listener(self) -> None:
         with self._lock:

@@ -2,6 +2,7 @@
 model (plus a model that fails on purpose), gunicorn behind nginx."""
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 
@@ -9,6 +10,8 @@ import pytest
 import requests
 
 from tests.integration.stack import copy_demo_model, start_stack, stop_stack
+
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"integration-tests-webhook-key-32b").decode()
 
 ROOT_MODELS = os.path.join(os.path.dirname(__file__), "..", "..", "models")
 
@@ -33,6 +36,12 @@ def stack(tmp_path_factory):
     running = start_stack(base, models_dir, {"digits", "faulty"}, {
         "INFERQ_WORKER_IMPORTS": "tests.fixtures.failing_layer",
         "INFERQ_MAX_BODY_BYTES": str(1024 * 1024),
+        # Webhook receivers in tests live on loopback, and retries are compressed.
+        "INFERQ_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "INFERQ_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+        "INFERQ_WEBHOOK_SCHEDULE_S": "0.5,1,1,1,1,1,1,1",
+        "INFERQ_WEBHOOK_TIMEOUT_S": "3",
+        "INFERQ_WEBHOOK_CONNECT_TIMEOUT_S": "1",
     })
     yield running
     code = stop_stack(running)
@@ -59,3 +68,12 @@ def digits():
     from sklearn.datasets import load_digits
 
     return load_digits()
+
+
+@pytest.fixture
+def receiver():
+    from tests.integration.receiver import Receiver
+
+    running = Receiver()
+    yield running
+    running.close()

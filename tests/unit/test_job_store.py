@@ -124,3 +124,15 @@ def test_timings_are_stored_with_the_result(redis_client):
     job = make_job(store)
     store.succeed(job, b"[1]", timings={"queued_ms": 1.5, "batch_size": 4})
     assert store.get(job.id).to_public()["timings"] == {"queued_ms": 1.5, "batch_size": 4}
+
+
+def test_catalog_cache_spares_reads_until_its_ttl_passes(redis_client):
+    from shared.signatures import ModelCatalog
+    from tests.unit.conftest import DIGITS
+
+    ModelCatalog(redis_client).publish(DIGITS)
+    cached = ModelCatalog(redis_client, cache_ttl_s=60)
+    assert cached.latest("digits").version == 1
+    redis_client.delete("inferq:model:digits")
+    assert cached.latest("digits").version == 1
+    assert ModelCatalog(redis_client).latest("digits") is None

@@ -1,0 +1,136 @@
+"""Turns one benchmark run into bench/RESULTS.md (tables, goals and ratios) and results.png."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+
+def find(runs, system, model, concurrency, instances=1):
+    for run in runs:
+        if (run["system"], run["model"], run["concurrency"], run["instances_per_job"]) == \
+                (system, model, concurrency, instances):
+            return run
+    return None
+
+
+def best(runs, system, model, instances=1):
+    candidates = [r for r in runs if r["system"] == system and r["model"] == model
+                  and r["instances_per_job"] == instances]
+    return max(candidates, key=lambda r: r["jobs_per_s"]) if candidates else None
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def goals(raw, runs, memory) -> list[tuple[str, str, str, bool | None]]:
+    """(goal, measured, target, met) rows."""
+    rows = []
+    mob_best = best(runs, "inferq", "mobilenet")
+    raw_mob = raw["mobilenet"]["best_samples_per_s"]
+    r = ratio(mob_best and mob_best["jobs_per_s"], raw_mob)
+    rows.append(("MobileNetV2 end to end vs raw best-batch tf.function",
+                 f"{mob_best['jobs_per_s']:.1f} vs {raw_mob:.1f} jobs/s = {r:.2f}x" if r else "n/a", ">= 0.95x",
+                 r is not None and r >= 0.95))
+    bento = best(runs, "bentoml", "mobilenet")
+    if bento:
+        r = ratio(mob_best["jobs_per_s"], bento["jobs_per_s"])
+        rows.append(("MobileNetV2 vs BentoML (synchronous)", f"{r:.2f}x", ">= 1x", r >= 1))
+    dig = best(runs, "inferq", "digits")
+    rows.append(("digits, 1 instance per job, end to end", f"{dig['jobs_per_s']:.0f} jobs/s", ">= 1000 jobs/s",
+                 dig["jobs_per_s"] >= 1000))
+    hundred = best(runs, "inferq", "digits", 100)
+    if hundred:
+        rate = hundred["jobs_per_s"] * 100
+        rows.append(("digits, 100 instances per job", f"{rate:.0f} instances/s", ">= 20000 instances/s",
+                     rate >= 20000))
+    one = find(runs, "inferq", "digits", 1)
+    rows.append(("digits latency at 1 in flight, p50", f"{one['p50_ms']:.1f} ms", "<= 10 ms", one["p50_ms"] <= 10))
+    rows.append(("digits latency at 1 in flight, p99/p50", f"{one['p99_ms'] / one['p50_ms']:.2f}x", "<= 2x",
+                 one["p99_ms"] <= 2 * one["p50_ms"]))
+    mob_one = find(runs, "inferq", "mobilenet", 1)
+    model_ms = 1000 / raw["mobilenet"]["compiled"].get("1", raw["mobilenet"]["compiled"].get(1))
+    rows.append(("MobileNetV2 latency at 1 in flight, p50", f"{mob_one['p50_ms']:.1f} ms (model {model_ms:.1f} ms)",
+                 f"<= {model_ms + 10:.1f} ms", mob_one["p50_ms"] <= model_ms + 10))
+    rows.append(("MobileNetV2 latency at 1 in flight, p99/p50", f"{mob_one['p99_ms'] / mob_one['p50_ms']:.2f}x",
+                 "<= 2x", mob_one["p99_ms"] <= 2 * mob_one["p50_ms"]))
+    for model in ("digits", "mobilenet"):
+        at8, at64 = find(runs, "inferq", model, 8), find(runs, "inferq", model, 64)
+        rows.append((f"{model}: throughput does not fall from 8 to 64 in flight",
+                     f"{at8['jobs_per_s']:.1f} -> {at64['jobs_per_s']:.1f} jobs/s", ">= 0.95x",
+                     at64["jobs_per_s"] >= 0.95 * at8["jobs_per_s"]))
+    for model, target in (("mobilenet", 10), ("digits", 50)):
+        ours, theirs = find(runs, "inferq", model, 32), find(runs, "tutorial", model, 32)
+        if ours and theirs:
+            r = ratio(ours["jobs_per_s"], theirs["jobs_per_s"])
+            rows.append((f"{model} vs tutorial Celery at 32 in flight", f"{r:.1f}x" if r else "n/a",
+                         f">= {target}x", r is not None and r >= target))
+    r = ratio(memory["worker_rss_mib"], memory["bare_rss_mib"])
+    rows.append((f"MobileNetV2 worker RSS vs bare process (batch {memory['batch']})",
+                 f"{memory['worker_rss_mib']:.0f} / {memory['bare_rss_mib']:.0f} MiB = {r:.2f}x", "<= 1.3x",
+                 r <= 1.3))
+    return rows
+
+
+def plot(path: Path, runs) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    systems = sorted({r["system"] for r in runs if r["instances_per_job"] == 1})
+    figure, axes = plt.subplots(2, 2, figsize=(11, 8))
+    for row, model in enumerate(("digits", "mobilenet")):
+        for system in systems:
+            points = sorted((r["concurrency"], r["jobs_per_s"], r["p99_ms"] or 0) for r in runs
+                            if r["system"] == system and r["model"] == model and r["instances_per_job"] == 1)
+            if len(points) < 2:
+                continue
+            xs = [p[0] for p in points]
+            axes[row][0].plot(xs, [p[1] for p in points], marker="o", label=system)
+            axes[row][1].plot(xs, [p[2] for p in points], marker="o", label=system)
+        axes[row][0].set_title(f"{model}: throughput")
+        axes[row][0].set_ylabel("jobs/s")
+        axes[row][1].set_title(f"{model}: p99 latency")
+        axes[row][1].set_ylabel("ms")
+        axes[row][1].set_yscale("log")
+        for axis in axes[row]:
+            axis.set_xscale("log", base=2)
+            axis.set_xlabel("jobs in flight")
+            axis.legend()
+            axis.grid(True, alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+
+
+def write(bench_dir: Path, raw, runs, memory, machine: str, command: str) -> None:
+    lines = [
+        "# Benchmark results", "",
+        f"Produced by `{command}` on {time.strftime('%Y-%m-%d')}, on {machine}.",
+        "The load generator, nginx, gunicorn, Redis and the workers share these cores. Throughput is the",
+        "median of one-second windows; latency is per job, submit to result. This machine is shared and",
+        "noisy (absolute figures drift by about 15% between runs): read the ratios.", "",
+        "## Goals", "", "| goal | measured | target | met |", "|---|---|---|---|",
+    ]
+    for goal, measured, target, met in goals(raw, runs, memory):
+        lines.append(f"| {goal} | {measured} | {target} | {'yes' if met else 'no'} |")
+    lines += ["", "## Raw model limits (in-process, no queue)", "",
+              "| model | model.predict, batch 1 | compiled tf.function by batch (samples/s) | best |",
+              "|---|---|---|---|"]
+    for name, found in raw.items():
+        by_batch = ", ".join(f"{b}: {v:.0f}" for b, v in found["compiled"].items())
+        lines.append(f"| {name} | {found['predict_batch1']:.1f}/s | {by_batch} | "
+                     f"{found['best_samples_per_s']:.0f}/s at batch {found['best_batch']} |")
+    lines += ["", "## End to end", "",
+              "| system | model | instances/job | in flight | jobs/s | instances/s | p50 ms | p99 ms | errors |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        lines.append(f"| {r['system']} | {r['model']} | {r['instances_per_job']} | {r['concurrency']} | "
+                     f"{r['jobs_per_s']:.1f} | {r['jobs_per_s'] * r['instances_per_job']:.0f} | "
+                     f"{(r['p50_ms'] or 0):.1f} | {(r['p99_ms'] or 0):.1f} | {r['errors']} |")
+    lines += ["", "![throughput and p99 against jobs in flight](results.png)", ""]
+    notes = bench_dir / "NOTES.md"
+    if notes.exists():
+        lines += [notes.read_text()]
+    (bench_dir / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    plot(bench_dir / "results.png", runs)

@@ -1,0 +1,244 @@
+"""``make bench``: inferq end to end against the raw model limit and two baseline peers.
+
+Everything is measured in one run on this machine, so the ratios compare like with like:
+1. the raw limit of each model in-process (``bench.raw``);
+2. inferq through nginx at 1, 8, 32 and 64 jobs in flight (``bench.loadgen``);
+3. the naive synchronous peer and the tutorial Celery peer, through the same load generator;
+4. optionally BentoML (``--peers bentoml``, from its own virtual environment).
+It writes ``bench/RESULTS.md`` and ``bench/results.png``. Load goes to 127.0.0.1 only.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import models as bench_models  # noqa: E402
+from bench import report  # noqa: E402
+from tests.integration.stack import free_port, start_stack, stop_stack  # noqa: E402
+
+WORK = ROOT / "bench" / ".work"
+CONCURRENCY = (1, 8, 32, 64)
+BIN = Path(sys.executable).parent
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def payloads() -> dict[str, tuple[Path, int]]:
+    """Request bodies: one digit (JSON), a hundred digits (JSON), one 224x224 image (.npy)."""
+    from sklearn.datasets import load_digits
+
+    images = load_digits().images.astype(int)
+    out = {"digits": (WORK / "digits-1.json", 1), "digits100": (WORK / "digits-100.json", 100),
+           "mobilenet": (WORK / "mobilenet-1.npy", 1)}
+    out["digits"][0].write_bytes(orjson.dumps({"instances": images[:1].tolist()}))
+    out["digits100"][0].write_bytes(orjson.dumps({"instances": images[:100].tolist()}))
+    buffer = io.BytesIO()
+    np.save(buffer, np.random.default_rng(0).integers(0, 256, (1, 224, 224, 3), dtype=np.uint8))
+    out["mobilenet"][0].write_bytes(buffer.getvalue())
+    return out
+
+
+def loadgen(url, flow, model, payload, instances, concurrency, duration) -> dict:
+    command = [sys.executable, "-m", "bench.loadgen", "--url", url, "--flow", flow, "--model", model,
+               "--payload", str(payload), "--instances", str(instances), "--concurrency", str(concurrency),
+               "--duration", str(duration)]
+    result = json.loads(subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+    log(f"{flow:>7} {model:>9} x{instances:<3} c={concurrency:<3} {result['jobs_per_s']:8.1f} jobs/s "
+        f"p50 {result['p50_ms'] or 0:7.1f} ms  p99 {result['p99_ms'] or 0:7.1f} ms  errors {result['errors']}")
+    return result
+
+
+def raw_limits(paths: dict[str, Path], digits_batch: int, seconds: float) -> dict:
+    out = {}
+    for name, batches, threads, rss_batch in (("digits", "1,32,128,512", 1, digits_batch),
+                                               ("mobilenet", "1,8,16,32", 0, 16)):
+        command = [sys.executable, "-m", "bench.raw", str(paths[name]), "--batches", batches,
+                   "--threads", str(threads), "--seconds", str(seconds), "--rss-batch", str(rss_batch)]
+        out[name] = json.loads(subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                                              check=True).stdout.strip().splitlines()[-1])
+        log(f"raw {name}: best {out[name]['best_samples_per_s']:.0f} samples/s at batch "
+            f"{out[name]['best_batch']}; model.predict batch 1: {out[name]['predict_batch1']:.1f}/s")
+    return out
+
+
+def worker_rss_mib(stack, program: str) -> float:
+    pid = stack.program_pid(program)
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run_inferq(model, repo, env, cases, duration, label="inferq") -> tuple[list[dict], float]:
+    """Start the stack for one model, run each (payload, instances, concurrency) case, stop it."""
+    base = WORK / f"stack-{label}-{model}"
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    models_dir = base / "models"
+    shutil.copytree(repo / model, models_dir / model)
+    stack = start_stack(base, models_dir, {model}, env)
+    try:
+        results = [dict(loadgen(stack.url, "inferq", model, payload, n, c, duration), system=label)
+                   for payload, n, c in cases]
+        rss = worker_rss_mib(stack, f"worker-{model}")
+    finally:
+        stop_stack(stack)
+    return results, rss
+
+
+class Peer:
+    """A baseline started as plain processes; stopped with SIGTERM."""
+
+    def __init__(self, commands: list[list[str]], env: dict, url: str, ready_path: str | None):
+        self.logs = [(WORK / f"peer-{i}-{Path(c[0]).name}.log").open("w") for i, c in enumerate(commands)]
+        self.procs = [subprocess.Popen(c, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
+                                       start_new_session=True) for c, f in zip(commands, self.logs)]
+        self.url = url
+        deadline = time.monotonic() + 180
+        while ready_path and time.monotonic() < deadline:
+            try:
+                requests.get(url + ready_path, timeout=2)
+                break
+            except requests.RequestException:
+                time.sleep(0.5)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def run_peer(name, repo, loads, duration) -> list[dict]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INFERQ_")}
+    env.update(PEER_MODELS_DIR=str(repo), TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    if name == "naive":
+        peer = Peer([[str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "120",
+                      "bench.peers.naive_sync:app"]], env, url, "/")
+        flow = "sync"
+    elif name == "tutorial":
+        redis_port = free_port()
+        env["PEER_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        peer = Peer([["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                      "--appendonly", "no"],
+                     [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "bench.peers.tutorial_celery:app"],
+                     [str(BIN / "celery"), "-A", "bench.peers.tutorial_celery:celery", "worker", "-c", "2",
+                      "--loglevel", "WARNING", "--without-gossip", "--without-mingle"]], env, url, "/")
+        flow = "poll"
+    elif name == "bentoml":
+        return run_bentoml(repo, loads, duration)
+    else:
+        raise SystemExit(f"unknown peer {name}")
+    try:
+        for model, payload, n in loads:  # first request of each model warms the peer up
+            loadgen(url, flow, model, payload, n, 1, 2)
+        return [dict(loadgen(url, flow, model, payload, n, c, duration), system=name)
+                for model, payload, n in loads for c in CONCURRENCY]
+    finally:
+        peer.stop()
+
+
+def run_bentoml(repo, loads, duration) -> list[dict]:
+    venv = ROOT / "bench" / ".venv-bentoml"
+    if not (venv / "bin" / "bentoml").exists():
+        log("BentoML is not installed: make bench-bentoml-env (its own virtual environment)")
+        return []
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INFERQ_")}
+    env.update(PEER_MODELS_DIR=str(repo), TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
+    url = f"http://127.0.0.1:{port}"
+    peer = Peer([[str(venv / "bin" / "bentoml"), "serve", "bench.peers.bentoml_service:Inference",
+                  "--port", str(port), "--host", "127.0.0.1"]], env, url, "/readyz")
+    try:
+        for model, payload, n in loads:
+            loadgen(url, "sync", model, payload, n, 1, 2)
+        return [dict(loadgen(url, "sync", model, payload, n, c, duration), system="bentoml")
+                for model, payload, n in loads for c in CONCURRENCY]
+    finally:
+        peer.stop()
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    import tensorflow as tf
+
+    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+            f"TensorFlow {tf.__version__}, {platform.system()} {platform.release()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per point")
+    parser.add_argument("--peers", default="naive,tutorial", help="comma list: naive,tutorial,bentoml")
+    parser.add_argument("--raw-seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    repo = WORK / "models"
+    paths = bench_models.build(repo)
+    bodies = payloads()
+    digits_batch = 64
+    raw = raw_limits(paths, digits_batch, args.raw_seconds)
+    mobilenet_batch = int(raw["mobilenet"]["best_batch"])
+
+    results = []
+    common = {"INFERQ_REDIS_APPENDFSYNC": "always", "INFERQ_WEB_WORKERS": "2"}
+    log("inferq digits")
+    digits_cases = [(bodies["digits"][0], 1, c) for c in CONCURRENCY] + [(bodies["digits100"][0], 100, 8)]
+    found, _ = run_inferq("digits", repo, {**common, "INFERQ_MAX_BATCH_SIZE": str(digits_batch),
+                                           "INFERQ_TF_INTRA_OP_THREADS": "1"}, digits_cases, args.duration)
+    results += found
+    log("inferq mobilenet")
+    found, rss = run_inferq("mobilenet", repo, {**common, "INFERQ_MAX_BATCH_SIZE": str(mobilenet_batch),
+                                                "INFERQ_TF_INTRA_OP_THREADS": "0"},
+                            [(bodies["mobilenet"][0], 1, c) for c in CONCURRENCY], args.duration)
+    results += found
+    log("inferq digits with gunicorn gthread workers, for comparison")
+    found, _ = run_inferq("digits", repo, {**common, "INFERQ_WEB_WORKER_CLASS": "gthread",
+                                           "INFERQ_MAX_BATCH_SIZE": str(digits_batch)},
+                          [(bodies["digits"][0], 1, 64)], args.duration, label="inferq-gthread")
+    results += found
+    log("inferq digits with stock Celery prefork consumption (one job per task), for comparison")
+    found, _ = run_inferq("digits", repo, {**common, "INFERQ_WORKER_MODE": "prefork",
+                                           "INFERQ_WORKER_CONCURRENCY": "2"},
+                          [(bodies["digits"][0], 1, 32)], args.duration, label="inferq-prefork")
+    results += found
+
+    loads = [("digits", bodies["digits"][0], 1), ("mobilenet", bodies["mobilenet"][0], 1)]
+    for peer in filter(None, args.peers.split(",")):
+        log(f"peer {peer}")
+        results += run_peer(peer, repo, loads, args.duration)
+
+    command = "make bench" + (f" PEERS={args.peers}" if args.peers != "naive,tutorial" else "")
+    memory = {"worker_rss_mib": rss, "bare_rss_mib": raw["mobilenet"]["bare_rss_mib"], "batch": mobilenet_batch}
+    (WORK / "results.json").write_text(json.dumps({"raw": raw, "runs": results, "memory": memory}, indent=1))
+    report.write(ROOT / "bench", raw, results, memory, machine(), command)
+    log("wrote bench/RESULTS.md and bench/results.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""What a job's webhook is, checked at submit time, and the names its deliveries share.
+
+Submit-time checks refuse what can never be a safe receiver (wrong scheme, no host,
+credentials, overlong URL); addresses are checked again, after DNS, at delivery time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from shared.errors import InvalidInput
+
+EVENTS = ("started", "completed")
+DEFAULT_EVENTS = ("completed",)
+MAX_URL_LENGTH = 2048
+DELIVER_TASK = "inferq.deliver_webhook"
+"""Task that sends one webhook event; arguments: job id, event, webhook id, attempt."""
+
+WEBHOOK_QUEUE = "inferq.webhooks"
+"""Celery queue of the lightweight webhook worker (no TensorFlow)."""
+
+
+@dataclass(frozen=True)
+class WebhookSpec:
+    """Where to send a job's events, and which events."""
+
+    url: str
+    events: tuple[str, ...] = DEFAULT_EVENTS
+
+    def to_public(self) -> dict:
+        return {"url": self.url, "events": list(self.events)}
+
+
+def parse_webhook(value) -> WebhookSpec:
+    """The ``webhook`` field of a submit body, or ``InvalidInput`` (422) saying what is wrong."""
+    if not isinstance(value, dict):
+        raise InvalidInput("'webhook' must be an object with a 'url'")
+    unknown = sorted(set(value) - {"url", "events"})
+    if unknown:
+        raise InvalidInput(f"unknown field(s) in 'webhook': {', '.join(unknown)}")
+    url = value.get("url")
+    check_url(url)
+    events = value.get("events", list(DEFAULT_EVENTS))
+    if (not isinstance(events, list) or not events
+            or not all(isinstance(e, str) and e in EVENTS for e in events)):
+        raise InvalidInput(f"webhook 'events' must be a non-empty subset of {list(EVENTS)}")
+    return WebhookSpec(url=url, events=tuple(e for e in EVENTS if e in events))
+
+
+def check_url(url) -> None:
+    """Accept only http(s) URLs with a host, no credentials, at most 2048 characters."""
+    if not isinstance(url, str) or not url:
+        raise InvalidInput("webhook 'url' must be a non-empty string")
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidInput(f"webhook url is longer than {MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidInput(f"webhook url is malformed: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise InvalidInput(f"webhook url scheme must be http or https, not {parts.scheme or 'none'!r}")
+    if not parts.hostname:
+        raise InvalidInput("webhook url has no host")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidInput("webhook url must not carry credentials")
+    if port == 0:
+        raise InvalidInput("webhook url has port 0")
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise InvalidInput("webhook url contains whitespace or control characters")
+
+
+def webhook_id(job_id: str, event: str) -> str:
+    """The ``webhook-id`` of one event: the same on every retry and redelivery."""
+    return f"msg_{job_id}_{event}"
+
+
+def delivery_message(job_id: str, event: str, attempt: int = 1) -> bytes:
+    """The Celery message asking the webhook worker to send ``event`` for ``job_id``."""
+    from shared.celery_message import encode_call
+
+    return encode_call(DELIVER_TASK, [job_id, event, webhook_id(job_id, event), attempt], WEBHOOK_QUEUE)

@@ -1,0 +1,113 @@
+"""The deliverer's bookkeeping on fakeredis, with the HTTP attempt replaced by a stub seam."""
+import base64
+
+import orjson
+import pytest
+
+from shared import keys, webhooks
+from shared.jobs import Job, JobStore
+from shared.settings import Settings
+from workers import signing, webhook_delivery
+from workers.webhook_http import AttemptResult
+from workers.webhook_scheduler import RetryScheduler
+
+
+@pytest.fixture
+def settings():
+    return Settings(webhook_secret=signing.new_secret(), webhook_schedule_s="0.01,0.01")
+
+
+@pytest.fixture
+def answers(monkeypatch):
+    """The attempts' results, consumed in order; each call is remembered."""
+    script = {"results": [], "calls": []}
+
+    def fake_post(url, body, headers, *args, **kwargs):
+        script["calls"].append((url, orjson.loads(body), headers))
+        return script["results"].pop(0)
+
+    monkeypatch.setattr(webhook_delivery, "post", fake_post)
+    return script
+
+
+def finished_job(redis_client, events=("completed",)):
+    store = JobStore(redis_client, ttl_s=60)
+    job = Job(id="j1", model="digits", model_version="1",
+              webhook={"url": "https://example.com/hook", "events": list(events)})
+    store.create(job)
+    store.start("j1", "w")
+    store.succeed(job, b"[[1]]")
+    return job
+
+
+def queued_deliveries(redis_client):
+    return [orjson.loads(base64.b64decode(orjson.loads(m)["body"]))[0]
+            for m in redis_client.lrange(webhooks.WEBHOOK_QUEUE, 0, -1)]
+
+
+def test_finishing_a_job_queues_its_completed_delivery_in_the_same_step(redis_client):
+    finished_job(redis_client)
+    assert queued_deliveries(redis_client) == [["j1", "completed", "msg_j1_completed", 1]]
+
+
+def test_starting_a_job_queues_started_only_when_asked(redis_client):
+    finished_job(redis_client, events=("started", "completed"))
+    assert [d[1] for d in queued_deliveries(redis_client)] == ["completed", "started"]
+
+
+def test_a_delivered_event_is_logged_with_the_job_in_the_body(redis_client, settings, answers):
+    finished_job(redis_client)
+    answers["results"] = [AttemptResult(status=204, duration_s=0.01)]
+    deliverer = webhook_delivery.Deliverer(settings, redis_client)
+    assert deliverer.deliver("j1", "completed", "msg_j1_completed", 1) == "delivered"
+    url, body, headers = answers["calls"][0]
+    assert body["type"] == "job.completed" and body["data"]["predictions"] == [[1]]
+    assert headers["webhook-id"] == "msg_j1_completed"
+    log = [orjson.loads(e) for e in redis_client.lrange(keys.deliveries("j1"), 0, -1)]
+    assert log[0]["outcome"] == "delivered" and log[0]["status_code"] == 204 and log[0]["attempt"] == 1
+
+
+def test_retries_wait_in_redis_then_the_scheduler_queues_them_with_the_same_id(redis_client, settings, answers):
+    import time
+
+    finished_job(redis_client)
+    redis_client.delete(webhooks.WEBHOOK_QUEUE)
+    answers["results"] = [AttemptResult(status=503), AttemptResult(error="refused"), AttemptResult(status=500)]
+    deliverer = webhook_delivery.Deliverer(settings, redis_client)
+    assert deliverer.deliver("j1", "completed", "msg_j1_completed", 1) == "retrying"
+    assert redis_client.zcard(keys.WEBHOOK_SCHEDULE) == 1
+    time.sleep(0.05)
+    assert RetryScheduler(redis_client).move_due() == 1
+    assert queued_deliveries(redis_client) == [["j1", "completed", "msg_j1_completed", 2]]
+    assert deliverer.deliver("j1", "completed", "msg_j1_completed", 2) == "retrying"
+    assert deliverer.deliver("j1", "completed", "msg_j1_completed", 3) == "dead"
+    assert redis_client.llen(keys.DEAD_WEBHOOKS) == 1
+    assert redis_client.hget(keys.METRICS_WEBHOOKS, "dead") == b"1"
+
+
+def test_completed_waits_while_started_is_still_pending(redis_client, settings, answers):
+    finished_job(redis_client, events=("started", "completed"))
+    deliverer = webhook_delivery.Deliverer(settings, redis_client)
+    assert deliverer.deliver("j1", "completed", "msg_j1_completed", 1) == "waiting"
+    assert answers["calls"] == []
+    answers["results"] = [AttemptResult(status=200), AttemptResult(status=200)]
+    assert deliverer.deliver("j1", "started", "msg_j1_started", 1) == "delivered"
+    assert deliverer.deliver("j1", "completed", "msg_j1_completed", 1) == "delivered"
+
+
+def test_a_denied_destination_is_final_and_logged_with_its_reason(redis_client, settings, answers):
+    finished_job(redis_client)
+    answers["results"] = [AttemptResult(error="example.com resolves to a denied address: 10.0.0.1 is private",
+                                        denied=True)]
+    deliverer = webhook_delivery.Deliverer(settings, redis_client)
+    assert deliverer.deliver("j1", "completed", "msg_j1_completed", 1) == "denied"
+    entry = orjson.loads(redis_client.lindex(keys.deliveries("j1"), 0))
+    assert "denied address" in entry["error"] and redis_client.zcard(keys.WEBHOOK_SCHEDULE) == 0
+
+
+def test_delivery_messages_decode_as_celery_calls():
+    raw = webhooks.delivery_message("j", "started", 2)
+    envelope = orjson.loads(raw)
+    assert envelope["headers"]["task"] == webhooks.DELIVER_TASK
+    assert envelope["properties"]["delivery_info"]["routing_key"] == webhooks.WEBHOOK_QUEUE
+    assert envelope["content-type"] == "application/json"
