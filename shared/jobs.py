@@ -142,12 +142,14 @@ ALREADY_FINISHED = "already-finished"
 # KEYS: job hash, finished-metrics hash, latency hash, webhook queue. ARGV: status, now,
 # bucket, latency, channel, job id, metric label, webhook message ('' for none), then
 # field/value pairs. Returns 1 if it moved the job. The webhook is queued in the same
-# step as the transition, so a finished job never lacks its delivery.
+# step as the transition, so a finished job never lacks its delivery. The input is
+# dropped: it can be megabytes, and no one reads it once the job has ended.
 _FINISH = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 0 end
 if status ~= 'queued' and status ~= 'running' then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2])
+redis.call('HDEL', KEYS[1], 'instances', 'input_npy')
 for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if ARGV[8] ~= '' then redis.call('LPUSH', KEYS[4], ARGV[8]) end
 redis.call('HINCRBY', KEYS[2], ARGV[7], 1)

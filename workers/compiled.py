@@ -39,10 +39,11 @@ class CompiledModel:
             input_signature=[tf.TensorSpec(shape=spec.shape, dtype=spec.dtype)],
         )
 
-    def warm_up(self) -> None:
-        """Trace and run once so the first job does not pay for compilation."""
-        shape = tuple(1 if d is None else d for d in self.signature.inputs[0].shape)
-        self.predict(np.zeros(shape, dtype=self.input_dtype))
+    def warm_up(self, max_batch_size: int = 1) -> None:
+        """Trace and run at batch 1 and the largest batch, so no job pays for first use."""
+        for size in sorted({1, max_batch_size}):
+            shape = (size, *(1 if d is None else d for d in self.signature.inputs[0].shape[1:]))
+            self.predict(np.zeros(shape, dtype=self.input_dtype))
 
     def predict(self, batch: np.ndarray) -> list[np.ndarray]:
         """Run one forward pass; one array per model output, each with a row per instance."""

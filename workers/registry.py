@@ -10,7 +10,10 @@ import re
 from pathlib import Path
 
 from shared.errors import InferqError
+from shared.settings import Settings
 from shared.signatures import ModelCatalog
+from workers.batching import BatchPolicy
+from workers.model_config import ModelConfig, load_config
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +49,10 @@ class ModelRegistry:
 
     def __init__(self):
         self._models = {}
+        self._configs: dict[tuple[str, int], ModelConfig] = {}
 
-    def load(self, models_dir: str | Path, names: list[str] | None, catalog: ModelCatalog) -> None:
+    def load(self, models_dir: str | Path, names: list[str] | None, catalog: ModelCatalog,
+             settings: Settings) -> None:
         """Load, warm up and publish every version found; a broken one is logged and skipped."""
         import keras
 
@@ -56,12 +61,14 @@ class ModelRegistry:
         for name, versions in discover(models_dir, names).items():
             for version, path in versions:
                 try:
+                    config = load_config(path.parent, settings)
                     compiled = CompiledModel(name, version, keras.saving.load_model(path, compile=False))
-                    compiled.warm_up()
+                    compiled.warm_up(config.batching.max_batch_size)
                 except Exception:
                     log.exception("could not load model %s version %s from %s", name, version, path)
                     continue
                 self._models[(name, version)] = compiled
+                self._configs[(name, version)] = config
                 catalog.publish(compiled.signature)
                 log.info("loaded model %s version %s", name, version)
 
@@ -71,6 +78,11 @@ class ModelRegistry:
             return self._models[(name, version)]
         except KeyError:
             raise ModelNotLoaded(f"model {name} version {version} is not loaded by this worker") from None
+
+    def batch_policy(self, name: str) -> BatchPolicy:
+        """The batching policy of the newest loaded version of ``name``."""
+        newest = max(version for model, version in self._configs if model == name)
+        return self._configs[(name, newest)].batching
 
     def loaded(self) -> list[tuple[str, int]]:
         """``(name, version)`` of every model held."""

@@ -64,7 +64,7 @@ def init(settings: Settings) -> WorkerRuntime:
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5.0,
                                   health_check_interval=30)
     registry = ModelRegistry()
-    registry.load(settings.models_dir, settings.model_names or None, ModelCatalog(client))
+    registry.load(settings.models_dir, settings.model_names or None, ModelCatalog(client), settings)
     _current = WorkerRuntime(settings, client, registry)
     return _current
 

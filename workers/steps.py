@@ -13,7 +13,6 @@ from celery import bootsteps
 
 from shared.settings import Settings
 from workers import runtime
-from workers.batching import BatchPolicy
 from workers.consumer import BatchConsumer
 
 log = logging.getLogger(__name__)
@@ -38,9 +37,8 @@ class BatchConsumerStep(bootsteps.StartStopStep):
     def start(self, worker) -> None:
         settings = Settings.from_env()
         state = runtime.init(settings)
-        policy = BatchPolicy(settings.max_batch_size, settings.max_delay_ms / 1000.0,
-                             settings.batch_adaptive)
         for name in sorted({name for name, _ in state.registry.loaded()}):
+            policy = state.registry.batch_policy(name)
             consumer = BatchConsumer(state.store.redis, state.store, state.registry, name,
                                      worker_identity(settings), policy)
             thread = threading.Thread(target=consumer.run_forever, name=f"batch-{name}", daemon=True)

@@ -7,6 +7,7 @@ import time
 import pytest
 import requests
 import standardwebhooks
+from inferq_client.webhooks import verify
 
 from tests.integration.conftest import WEBHOOK_SECRET
 from tests.integration.helpers import assert_problem, wait_for
@@ -32,6 +33,7 @@ def test_deliveries_verify_with_standardwebhooks_and_carry_the_job(stack, http, 
     job_id = submit_with_hook(http, stack, receiver.url + "/hook")
     [got] = receiver.wait_for(1)
     payload = standardwebhooks.Webhook(WEBHOOK_SECRET).verify(got.body, got.headers)
+    assert verify(got.body, got.headers, WEBHOOK_SECRET) == payload  # the client helper agrees
     assert payload["type"] == "job.completed"
     assert payload["data"] == http.get(f"{stack.url}/v1/jobs/{job_id}").json()
     assert got.headers["webhook-id"] == f"msg_{job_id}_completed"

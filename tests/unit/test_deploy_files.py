@@ -92,12 +92,14 @@ def test_the_web_image_carries_no_tensorflow():
     assert {"flask", "gunicorn", "celery", "redis"} <= web
 
 
-def test_web_code_never_imports_tensorflow():
-    code = ("import sys, web.app, web.wsgi; "
+@pytest.mark.parametrize("modules", ["web.app, web.wsgi", "workers.webhook_worker, workers.webhook_tasks"])
+def test_web_and_webhook_worker_never_import_tensorflow(modules):
+    code = (f"import sys, {modules}; "
             "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; "
             "sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                            env={"PATH": "/usr/bin:/bin", "INFERQ_REDIS_URL": "redis://127.0.0.1:1/0"})
+                            env={"PATH": "/usr/bin:/bin", "INFERQ_REDIS_URL": "redis://127.0.0.1:1/0",
+                                 "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr
 
 
