@@ -103,7 +103,7 @@ def plot(path: Path, runs) -> None:
     figure.savefig(path, dpi=90)
 
 
-def write(bench_dir: Path, raw, runs, memory, machine: str, command: str) -> None:
+def write(bench_dir: Path, raw, runs, memory, publish, machine: str, command: str) -> None:
     lines = [
         "# Benchmark results", "",
         f"Produced by `{command}` on {time.strftime('%Y-%m-%d')}, on {machine}.",
@@ -128,7 +128,12 @@ def write(bench_dir: Path, raw, runs, memory, machine: str, command: str) -> Non
         lines.append(f"| {r['system']} | {r['model']} | {r['instances_per_job']} | {r['concurrency']} | "
                      f"{r['jobs_per_s']:.1f} | {r['jobs_per_s'] * r['instances_per_job']:.0f} | "
                      f"{(r['p50_ms'] or 0):.1f} | {(r['p99_ms'] or 0):.1f} | {r['errors']} |")
-    lines += ["", "![throughput and p99 against jobs in flight](results.png)", ""]
+    lines += ["", "![throughput and p99 against jobs in flight](results.png)", "",
+              "## Publishing a job (median microseconds per job, Redis with appendfsync always)", "",
+              "| path | µs per job |", "|---|---|",
+              f"| Celery `send_task` alone (no job record) | {publish['send_task_only_us']:.0f} |",
+              f"| job record, then `send_task` (two steps) | {publish['record_then_send_task_us']:.0f} |",
+              f"| inferq: record and message in one MULTI | {publish['one_multi_submit_us']:.0f} |", ""]
     notes = bench_dir / "NOTES.md"
     if notes.exists():
         lines += [notes.read_text()]

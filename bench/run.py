@@ -80,11 +80,29 @@ def raw_limits(paths: dict[str, Path], digits_batch: int, seconds: float) -> dic
 
 
 def worker_rss_mib(stack, program: str) -> float:
-    pid = stack.program_pid(program)
+    pid = int(stack.supervisorctl("pid", program).split()[0])
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def publish_costs() -> dict:
+    """send_task against the one-MULTI submit, on a scratch Redis with the same AOF policy."""
+    port = free_port()
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "yes", "--appendfsync", "always", "--dir", str(WORK)],
+                              stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        out = subprocess.run([sys.executable, "-m", "bench.publish", f"redis://127.0.0.1:{port}/0"],
+                             cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        costs = json.loads(out)
+        log(f"publish: {costs}")
+        return costs
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def run_inferq(model, repo, env, cases, duration, label="inferq") -> tuple[list[dict], float]:
@@ -98,7 +116,9 @@ def run_inferq(model, repo, env, cases, duration, label="inferq") -> tuple[list[
     try:
         results = [dict(loadgen(stack.url, "inferq", model, payload, n, c, duration), system=label)
                    for payload, n, c in cases]
-        rss = worker_rss_mib(stack, f"worker-{model}")
+        program = f"worker-{model}" if env.get("INFERQ_WORKERS_PER_MODEL", "1") == "1" \
+            else f"worker-{model}:worker-{model}-0"
+        rss = worker_rss_mib(stack, program)
     finally:
         stop_stack(stack)
     return results, rss
@@ -162,6 +182,15 @@ def run_peer(name, repo, loads, duration) -> list[dict]:
         peer.stop()
 
 
+def json_twin(payload: Path) -> Path:
+    """The JSON body carrying the same instances as a .npy body."""
+    if payload.suffix != ".npy":
+        return payload
+    twin = payload.with_suffix(".json")
+    twin.write_bytes(orjson.dumps({"instances": np.load(payload).tolist()}))
+    return twin
+
+
 def run_bentoml(repo, loads, duration) -> list[dict]:
     venv = ROOT / "bench" / ".venv-bentoml"
     if not (venv / "bin" / "bentoml").exists():
@@ -171,6 +200,8 @@ def run_bentoml(repo, loads, duration) -> list[dict]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INFERQ_")}
     env.update(PEER_MODELS_DIR=str(repo), TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
     url = f"http://127.0.0.1:{port}"
+    # BentoML takes no raw .npy body: it gets the JSON form of the same image.
+    loads = [(m, json_twin(p), n) for m, p, n in loads]
     peer = Peer([[str(venv / "bin" / "bentoml"), "serve", "bench.peers.bentoml_service:Inference",
                   "--port", str(port), "--host", "127.0.0.1"]], env, url, "/readyz")
     try:
@@ -205,6 +236,7 @@ def main() -> None:
     raw = raw_limits(paths, digits_batch, args.raw_seconds)
     mobilenet_batch = int(raw["mobilenet"]["best_batch"])
 
+    publish = publish_costs()
     results = []
     common = {"INFERQ_REDIS_APPENDFSYNC": "always", "INFERQ_WEB_WORKERS": "2"}
     log("inferq digits")
@@ -213,8 +245,10 @@ def main() -> None:
                                            "INFERQ_TF_INTRA_OP_THREADS": "1"}, digits_cases, args.duration)
     results += found
     log("inferq mobilenet")
+    # Two single-threaded workers beat one two-threaded worker on two cores.
     found, rss = run_inferq("mobilenet", repo, {**common, "INFERQ_MAX_BATCH_SIZE": str(mobilenet_batch),
-                                                "INFERQ_TF_INTRA_OP_THREADS": "0"},
+                                                "INFERQ_TF_INTRA_OP_THREADS": "1",
+                                                "INFERQ_WORKERS_PER_MODEL": "2"},
                             [(bodies["mobilenet"][0], 1, c) for c in CONCURRENCY], args.duration)
     results += found
     log("inferq digits with gunicorn gthread workers, for comparison")
@@ -235,8 +269,9 @@ def main() -> None:
 
     command = "make bench" + (f" PEERS={args.peers}" if args.peers != "naive,tutorial" else "")
     memory = {"worker_rss_mib": rss, "bare_rss_mib": raw["mobilenet"]["bare_rss_mib"], "batch": mobilenet_batch}
-    (WORK / "results.json").write_text(json.dumps({"raw": raw, "runs": results, "memory": memory}, indent=1))
-    report.write(ROOT / "bench", raw, results, memory, machine(), command)
+    (WORK / "results.json").write_text(json.dumps({"raw": raw, "runs": results, "memory": memory,
+                                                   "publish": publish}, indent=1))
+    report.write(ROOT / "bench", raw, results, memory, publish, machine(), command)
     log("wrote bench/RESULTS.md and bench/results.png")
 
 

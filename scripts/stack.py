@@ -155,11 +155,16 @@ def write_supervisor_conf(settings: Settings, data: Path, models: list[str], ngi
     if own_redis:
         programs.append(_program("redis", f"redis-server {data / 'redis.conf'}", 10))
     for model in models:
-        # A stable id per program: a restarted worker re-queues the jobs it held.
+        # A stable id per process: a restarted worker re-queues the jobs it held.
+        extra = {}
         worker_id = f"worker-{model}@{socket.gethostname()}"
+        if settings.workers_per_model > 1:
+            extra = {"numprocs": settings.workers_per_model,
+                     "process_name": "%(program_name)s-%(process_num)d"}
+            worker_id = f"worker-{model}-%(process_num)d@{socket.gethostname()}"
         programs.append(_program(f"worker-{model}", f"{sys.executable} -m workers {model}", 20,
                                  stopwaitsecs=130, killasgroup="true",
-                                 environment=f'INFERQ_WORKER_ID="{worker_id}"'))
+                                 environment=f'INFERQ_WORKER_ID="{worker_id}"', **extra))
     programs.append(_program("webhooks", f"{sys.executable} -m workers.webhook_worker", 25,
                              stopwaitsecs=40))
     programs.append(_program("web", f"{bin_dir / 'gunicorn'} -c web/gunicorn.conf.py web.wsgi:app", 30,

@@ -41,6 +41,8 @@ class Settings:
     """``batch``: inferq's batching consumer; ``prefork``: stock Celery, one job per task."""
     worker_id: str = ""
     """Stable identity of a worker (its in-flight list survives restarts); default model@host."""
+    workers_per_model: int = 1
+    """Inference worker processes ``make run`` starts for each model."""
     worker_concurrency: int = 1
     """Pool processes per inference worker in prefork mode."""
     max_batch_size: int = 32
