@@ -105,6 +105,26 @@ def publish_costs() -> dict:
         server.wait(10)
 
 
+def long_poll_capacity(repo, env, clients: int = 1000) -> dict:
+    """``clients`` simultaneous long-polls on queued jobs, released by starting the worker."""
+    import asyncio
+
+    from bench import longpoll
+
+    base = WORK / "stack-longpoll"
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    shutil.copytree(repo / "digits", base / "models" / "digits")
+    stack = start_stack(base, base / "models", {"digits"}, env)
+    try:
+        stack.supervisorctl("stop", "worker-digits")
+        result = asyncio.run(longpoll.run(stack.url, clients, lambda: stack.supervisorctl("start", "worker-digits")))
+    finally:
+        stop_stack(stack)
+    log(f"long-poll capacity: {result}")
+    return result
+
+
 def run_inferq(model, repo, env, cases, duration, label="inferq") -> tuple[list[dict], float]:
     """Start the stack for one model, run each (payload, instances, concurrency) case, stop it."""
     base = WORK / f"stack-{label}-{model}"
@@ -262,6 +282,8 @@ def main() -> None:
                           [(bodies["digits"][0], 1, 32)], args.duration, label="inferq-prefork")
     results += found
 
+    capacity = long_poll_capacity(repo, common)
+
     loads = [("digits", bodies["digits"][0], 1), ("mobilenet", bodies["mobilenet"][0], 1)]
     for peer in filter(None, args.peers.split(",")):
         log(f"peer {peer}")
@@ -270,8 +292,8 @@ def main() -> None:
     command = "make bench" + (f" PEERS={args.peers}" if args.peers != "naive,tutorial" else "")
     memory = {"worker_rss_mib": rss, "bare_rss_mib": raw["mobilenet"]["bare_rss_mib"], "batch": mobilenet_batch}
     (WORK / "results.json").write_text(json.dumps({"raw": raw, "runs": results, "memory": memory,
-                                                   "publish": publish}, indent=1))
-    report.write(ROOT / "bench", raw, results, memory, publish, machine(), command)
+                                                   "publish": publish, "long_poll": capacity}, indent=1))
+    report.write(ROOT / "bench", raw, results, memory, publish, capacity, machine(), command)
     log("wrote bench/RESULTS.md and bench/results.png")
 
 

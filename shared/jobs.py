@@ -255,6 +255,10 @@ class JobStore:
         error = orjson.dumps({"type": error_type, "message": message})
         return self._end(job, JobStatus.FAILED, {"error": error}, pipeline)
 
+    def cancel(self, job: Job) -> bool:
+        """End a queued or running job as canceled (a running job's result will be dropped)."""
+        return self._end(job, JobStatus.CANCELED, {})
+
     def _end(self, job: Job, status: JobStatus, extra: dict[str, bytes], pipeline=None) -> bool:
         now = time.time()
         latency = max(0.0, now - job.created_at)

@@ -75,3 +75,8 @@ def deliveries(job_id: str) -> str:
 def webhook_open(job_id: str, event: str) -> str:
     """Set while an event's delivery is pending, so ``completed`` waits for ``started``."""
     return f"{PREFIX}:job:{job_id}:webhook-open:{event}"
+
+
+def idempotency(key: str) -> str:
+    """String: the job an ``Idempotency-Key`` created, and a hash of that request."""
+    return f"{PREFIX}:idempotency:{key}"

@@ -5,6 +5,8 @@ each job transition) and every web process renders the same numbers.
 """
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
@@ -53,9 +55,13 @@ class RedisMetricsCollector:
         yield latency
         models_gauge = GaugeMetricFamily("inferq_model_versions", "Model versions loaded.",
                                          labels=["model"])
+        workers = GaugeMetricFamily("inferq_workers", "Inference workers with a recent heartbeat.",
+                                    labels=["model"])
         for name in models:
             models_gauge.add_metric([name], self.redis.hlen(keys.model(name)))
+            workers.add_metric([name], self.redis.zcount(keys.workers(name), time.time() - 15, "+inf"))
         yield models_gauge
+        yield workers
         yield from self._webhooks()
 
     def _webhooks(self):

@@ -93,7 +93,7 @@ class CompletionWaiter:
         while True:
             try:
                 self._listen()
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            except Exception as exc:  # waiters fall back to re-checking meanwhile
                 log.warning("job-finished subscription lost (%s); reconnecting", exc)
             self._subscribed.clear()
             time.sleep(0.5)

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 BLOCK_S = 1.0
 """How long an idle consumer blocks on its queue before checking whether to stop."""
 
+RETRY_PAUSE_S = 1.0
+"""Pause after a failed loop iteration (Redis down, say) before trying again."""
+
 HEARTBEAT_INTERVAL_S = 5.0
 """How often a worker records that it is alive."""
 
@@ -73,18 +76,30 @@ class BatchConsumer:
         return moved
 
     def run_forever(self) -> None:
-        """Claim, run and acknowledge batches until ``stop`` is called."""
-        self.recover()
+        """Claim, run and acknowledge batches until ``stop`` is called.
+
+        Every Redis call sits inside the retry loop: a Redis restart must pause this
+        consumer, never end its thread.
+        """
+        recovered = False
         while not self.stopping.is_set():
-            self.heartbeat()
             try:
+                if not recovered:
+                    self.recover()
+                    recovered = True
+                self.heartbeat()
                 messages = self.gather()
                 if messages:
                     self.process(messages, self.first_claimed_at)
-            except Exception:  # a Redis blip must not end the consumer thread
-                log.exception("batch loop error; retrying")
-                time.sleep(1.0)
-        self.redis.zrem(keys.workers(self.model), self.worker_id)
+            except Exception:
+                log.exception("batch loop error; retrying in %.0f s", RETRY_PAUSE_S)
+                # Whatever this batch had claimed goes back to the queue on the next round.
+                recovered = False
+                self.stopping.wait(RETRY_PAUSE_S)
+        try:
+            self.redis.zrem(keys.workers(self.model), self.worker_id)
+        except Exception:
+            log.warning("could not deregister worker %s", self.worker_id)
 
     def stop(self) -> None:
         """Finish the batch in hand, then return from ``run_forever``."""

@@ -161,3 +161,12 @@ def test_pickled_or_broken_npy_is_400(client):
     np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     assert_problem(post(client, buffer.getvalue(), content_type="application/x-npy"), 400)
     assert_problem(post(client, b"\x93NUMPY garbage", content_type="application/x-npy"), 400)
+
+
+def test_cancel_ends_a_queued_job_and_a_second_cancel_is_409(client):
+    job_id = post(client, {"instances": [digit_image()]}).get_json()["id"]
+    response = client.delete(f"/v1/jobs/{job_id}")
+    assert response.status_code == 200 and response.get_json()["status"] == "canceled"
+    assert response.get_json()["finished_at"] is not None
+    assert_problem(client.delete(f"/v1/jobs/{job_id}"), 409)
+    assert_problem(client.delete("/v1/jobs/unknown"), 404)

@@ -100,3 +100,28 @@ def test_malformed_and_pickled_messages_are_discarded_not_run(redis_client):
     consumer.process(consumer.gather(), time.time())
     assert redis_client.llen(keys.processing("w1", "digits")) == 0
     assert redis_client.llen(keys.queue("digits")) == 0
+
+
+def test_a_redis_outage_pauses_the_consumer_and_requeues_its_claims(redis_client, monkeypatch):
+    import threading
+
+    consumer, store, queue = make_consumer(redis_client)
+    submit(queue, "survivor", [[1.0]])
+    calls = {"n": 0}
+    real_process = consumer.process
+
+    def flaky_process(messages, claimed_at):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("redis went away mid-batch")
+        real_process(messages, claimed_at)
+        consumer.stop()
+
+    monkeypatch.setattr(consumer, "process", flaky_process)
+    monkeypatch.setattr("workers.consumer.RETRY_PAUSE_S", 0.01)
+    thread = threading.Thread(target=consumer.run_forever)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert store.get("survivor").status.value == "succeeded"
+    assert redis_client.llen(keys.processing("w1", "digits")) == 0

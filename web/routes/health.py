@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from shared.errors import Unavailable
-from web import metrics
+from web import metrics, openapi
 from web.routes.responses import json_response
 from web.services import services
 
@@ -33,3 +33,15 @@ def prometheus_metrics():
     """Prometheus text exposition: queue depth, jobs by status, latency histogram."""
     body = metrics.render(services().redis)
     return Response(body, mimetype="text/plain", content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI 3.1 document of this API."""
+    return json_response(openapi.document())
+
+
+@bp.get("/docs")
+def openapi_page():
+    """The OpenAPI document as a readable page."""
+    return Response(openapi.page(openapi.document()), mimetype="text/html")

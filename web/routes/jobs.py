@@ -5,13 +5,17 @@ import re
 
 import orjson
 from flask import Blueprint, request
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 
-from shared.errors import InvalidInput, NotFound
+from shared import schemas
+from shared.errors import BadRequest, Conflict, InvalidInput, NotFound
 from shared.jobs import Job, new_job_id
+from shared.validation import validate_array, validate_instances
 from shared.webhooks import parse_webhook
-from shared.validation import extract_instances, validate_array, validate_instances
 from web.body import (NPY_MIMETYPE, SUBMIT_MIMETYPES, parse_json, parse_npy, prefer_wait, read_bytes,
                       require_type, wait_seconds)
+from web import idempotency
 from web.routes.responses import json_response
 from web.services import services
 
@@ -20,30 +24,72 @@ bp = Blueprint("jobs", __name__)
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 """Names a model directory may have; anything else cannot be a served model."""
 
-SUBMIT_FIELDS = frozenset({"instances", "webhook"})
-"""Top-level body fields a submit accepts; others are rejected so typos do not pass silently."""
+SUBMIT_VALIDATOR = Draft202012Validator(schemas.SUBMIT)
+"""The submit body's schema (also published in /openapi.json); unknown fields are refused."""
+
+DETAIL_LIMIT = 500
+"""Longest schema-error detail echoed back (values can be huge)."""
 
 
 @bp.post("/v1/models/<model>/jobs")
 def submit(model: str):
-    """Validate instances against the model's signature, then store and queue the job at once."""
+    """Validate instances against the newest version's signature, then store and queue the job."""
     svc = services()
     signature = svc.catalog.latest(model) if MODEL_NAME.match(model) else None
     if signature is None:
         raise NotFound(f"model {model!r} is not served here; GET /v1/models lists the models")
+    return _submit(model, signature)
+
+
+@bp.post("/v1/models/<model>/versions/<int:version>/jobs")
+def submit_pinned(model: str, version: int):
+    """Like ``submit``, but served by exactly ``version``."""
+    svc = services()
+    found = [s for s in svc.catalog.versions(model) if s.version == version] if MODEL_NAME.match(model) else []
+    if not found:
+        raise NotFound(f"model {model!r} has no version {version} loaded")
+    return _submit(model, found[0])
+
+
+def _submit(model: str, signature):
+    svc = services()
     job = Job(id=new_job_id(), model=model, model_version=str(signature.version))
     mimetype = require_type(request, SUBMIT_MIMETYPES)
     data = read_bytes(request, svc.settings.max_body_bytes)
     if mimetype == NPY_MIMETYPE:
         validate_array(parse_npy(data), signature, svc.settings.max_instances, svc.settings.max_elements)
         job.input_npy = data
-        # A binary body has no room for the webhook: it comes in headers instead.
-        url = request.headers.get("Inferq-Webhook-Url")
-        if url is not None:
-            events = request.headers.get("Inferq-Webhook-Events", "completed")
-            job.webhook = parse_webhook({"url": url, "events": [e.strip() for e in events.split(",")]}).to_public()
+        job.webhook = _header_webhook()
     else:
         job.instances_json, job.webhook = _json_instances(data, signature)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None:
+        webhook_headers = {k: v for k, v in request.headers.items() if k.lower().startswith("inferq-webhook")}
+        fingerprint = idempotency.request_hash(model, request.path, data, webhook_headers)
+        earlier = idempotency.claim(svc.redis, key, job.id, fingerprint, svc.settings.job_ttl_s)
+        if earlier is not None:
+            response = _job_response(require_job(earlier), created=True)
+            response.headers["Idempotent-Replayed"] = "true"
+            return response
+    try:
+        return _queue_and_answer(job)
+    except Exception:
+        if key is not None:
+            idempotency.release(svc.redis, key)
+        raise
+
+
+def _header_webhook() -> dict | None:
+    """A binary body has no room for the webhook: it comes in headers instead."""
+    url = request.headers.get("Inferq-Webhook-Url")
+    if url is None:
+        return None
+    events = request.headers.get("Inferq-Webhook-Events", "completed")
+    return parse_webhook({"url": url, "events": [e.strip() for e in events.split(",")]}).to_public()
+
+
+def _queue_and_answer(job: Job):
+    svc = services()
     wait = prefer_wait(request.headers.get("Prefer"), svc.settings.wait_cap_s)
     if not wait:
         svc.queue.submit(job)
@@ -66,14 +112,26 @@ def _json_instances(data: bytes, signature) -> tuple[bytes, dict | None]:
     """Validate a JSON body; returns its instances re-encoded for the worker, and its webhook."""
     settings = services().settings
     body = parse_json(data)
-    instances = extract_instances(body)
-    unknown = sorted(set(body) - SUBMIT_FIELDS)
-    if unknown:
-        raise InvalidInput(f"unknown field(s) in the body: {', '.join(unknown)}")
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object with an 'instances' list")
+    problem = best_match(SUBMIT_VALIDATOR.iter_errors(body))
+    if problem is not None:
+        where = ".".join(str(part) for part in problem.absolute_path) or "body"
+        raise InvalidInput(f"{where}: {problem.message}"[:DETAIL_LIMIT])
+    instances = body["instances"]
     webhook = parse_webhook(body["webhook"]).to_public() if "webhook" in body else None
     validate_instances(instances, signature, settings.max_instances, settings.max_elements,
                        may_hold_booleans=b"true" in data or b"false" in data)
     return orjson.dumps(instances), webhook
+
+
+@bp.delete("/v1/jobs/<job_id>")
+def cancel_job(job_id: str):
+    """Cancel a queued or running job; 409 once it has finished."""
+    job = require_job(job_id)
+    if job.status.is_terminal() or not services().store.cancel(job):
+        raise Conflict(f"job {job_id} has already finished ({require_job(job_id).status.value})")
+    return json_response(require_job(job_id).to_public())
 
 
 def _await(job_id: str, wait_s: float) -> Job:

@@ -1,16 +1,21 @@
 """Model routes: what is served, with shapes and dtypes read from each loaded model."""
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 
 from flask import Blueprint
 
+from shared import keys
 from shared.errors import NotFound
 from shared.signatures import ModelSignature
 from web.routes.responses import json_response
 from web.services import services
 
 bp = Blueprint("models", __name__)
+
+WORKER_ALIVE_S = 15.0
+"""A worker whose last heartbeat is older than this is not counted (it beats every 5 s)."""
 
 
 @bp.get("/v1/models")
@@ -23,11 +28,28 @@ def list_models():
 
 @bp.get("/v1/models/<model>")
 def get_model(model: str):
-    """One model, or 404."""
+    """One model with its live worker count, or 404."""
     described = _describe(services().catalog.versions(model))
     if described is None:
         raise NotFound(f"model {model!r} is not served here")
+    described["workers"] = live_workers(services().redis, model)
     return json_response(described)
+
+
+@bp.get("/v1/models/<model>/versions/<int:version>")
+def get_version(model: str, version: int):
+    """One loaded version's signature, or 404."""
+    found = [s for s in services().catalog.versions(model) if s.version == version]
+    if not found:
+        raise NotFound(f"model {model!r} has no version {version} loaded")
+    return json_response({"name": model, "version": version, "state": "ready",
+                          "inputs": [asdict(spec) for spec in found[0].inputs],
+                          "outputs": [asdict(spec) for spec in found[0].outputs]})
+
+
+def live_workers(redis, model: str) -> int:
+    """Workers whose heartbeat for ``model`` is recent."""
+    return redis.zcount(keys.workers(model), time.time() - WORKER_ALIVE_S, "+inf")
 
 
 def _describe(versions: list[ModelSignature]) -> dict | None:

@@ -1,0 +1,124 @@
+"""JSON Schemas of the API's bodies: the submit body is validated with them, and the
+OpenAPI document (``GET /openapi.json``) is built from them, so the two cannot drift."""
+from __future__ import annotations
+
+from shared.webhooks import EVENTS, MAX_URL_LENGTH
+
+STATUSES = ["queued", "running", "succeeded", "failed", "canceled"]
+
+WEBHOOK = {
+    "type": "object",
+    "description": "Where to POST the job's events (Standard Webhooks signed).",
+    "properties": {
+        "url": {"type": "string", "format": "uri", "minLength": 1, "maxLength": MAX_URL_LENGTH,
+                "description": "http or https URL with a host and no credentials."},
+        "events": {"type": "array", "items": {"enum": list(EVENTS)}, "minItems": 1, "uniqueItems": True,
+                   "default": ["completed"]},
+    },
+    "required": ["url"],
+    "additionalProperties": False,
+}
+
+SUBMIT = {
+    "type": "object",
+    "description": "A job: instances in TF Serving's row format, each shaped like the model input "
+                   "without its batch axis.",
+    "properties": {
+        "instances": {"type": "array", "minItems": 1, "description": "One entry per example."},
+        "webhook": WEBHOOK,
+    },
+    "required": ["instances"],
+    "additionalProperties": False,
+}
+
+PROBLEM = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"},
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+
+NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+JOB = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "model": {"type": "string"},
+        "model_version": {"type": "string"},
+        "status": {"enum": STATUSES},
+        "created_at": {"type": "string", "format": "date-time"},
+        "started_at": NULLABLE_TIME,
+        "finished_at": NULLABLE_TIME,
+        "predictions": {"type": "array", "description": "One entry per instance, when succeeded."},
+        "error": {"type": "object", "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+                  "required": ["type", "message"]},
+        "timings": {"type": "object", "properties": {
+            "queued_ms": {"type": "number"}, "batch_wait_ms": {"type": "number"},
+            "inference_ms": {"type": "number"}, "batch_size": {"type": "integer"}}},
+        "webhook": WEBHOOK,
+    },
+    "required": ["id", "model", "model_version", "status", "created_at", "started_at", "finished_at"],
+}
+
+TENSOR = {
+    "type": "object",
+    "properties": {"name": {"type": "string"},
+                   "shape": {"type": "array", "items": {"type": ["integer", "null"]}},
+                   "dtype": {"type": "string"}},
+    "required": ["name", "shape", "dtype"],
+}
+
+MODEL = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"}, "versions": {"type": "array", "items": {"type": "integer"}},
+        "latest_version": {"type": "integer"},
+        "inputs": {"type": "array", "items": TENSOR}, "outputs": {"type": "array", "items": TENSOR},
+    },
+    "required": ["name", "versions", "inputs", "outputs"],
+}
+
+MODEL["properties"]["workers"] = {"type": "integer", "description": "Workers with a recent heartbeat."}
+
+MODEL_VERSION = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "version": {"type": "integer"},
+                   "state": {"enum": ["ready"]},
+                   "inputs": {"type": "array", "items": TENSOR}, "outputs": {"type": "array", "items": TENSOR}},
+    "required": ["name", "version", "state", "inputs", "outputs"],
+}
+
+MODEL_LIST = {"type": "object", "properties": {"models": {"type": "array", "items": MODEL}},
+              "required": ["models"]}
+
+DELIVERY = {
+    "type": "object",
+    "properties": {
+        "event": {"enum": list(EVENTS)}, "webhook_id": {"type": "string"}, "attempt": {"type": "integer"},
+        "url": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
+        "status_code": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]},
+        "duration_ms": {"type": "number"},
+        "outcome": {"enum": ["delivered", "retrying", "failed", "denied", "dead"]},
+    },
+}
+
+DELIVERIES = {"type": "object", "properties": {
+    "job_id": {"type": "string"}, "webhook": {"oneOf": [WEBHOOK, {"type": "null"}]},
+    "deliveries": {"type": "array", "items": DELIVERY}}}
+
+REDELIVERY = {"type": "object", "properties": {
+    "job_id": {"type": "string"}, "event": {"type": "string"}, "webhook_id": {"type": "string"}}}
+
+HEALTH = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
+
+READY = {"type": "object", "properties": {"status": {"type": "string"},
+                                          "models": {"type": "array", "items": {"type": "string"}}}}
+
+COMPONENTS = {"Submit": SUBMIT, "Webhook": WEBHOOK, "Job": JOB, "Problem": PROBLEM, "Tensor": TENSOR,
+              "Model": MODEL, "ModelVersion": MODEL_VERSION, "ModelList": MODEL_LIST, "Delivery": DELIVERY, "Deliveries": DELIVERIES,
+              "Redelivery": REDELIVERY, "Health": HEALTH, "Ready": READY}
+"""Every schema, by the name the OpenAPI document gives it."""

@@ -1,0 +1,142 @@
+"""The OpenAPI 3.1 document, assembled from ``shared.schemas`` (the schemas the API validates
+with) and the route table, and a self-contained page that renders it at ``/docs``."""
+from __future__ import annotations
+
+import html
+
+from shared.schemas import COMPONENTS
+
+PROBLEM_TYPES = {
+    "400": "Malformed JSON (NaN and Infinity included) or query parameter",
+    "404": "No such job, model or route",
+    "405": "Method not allowed",
+    "409": "Conflict with the job's state",
+    "413": "Body over INFERQ_MAX_BODY_BYTES",
+    "415": "Unsupported Content-Type",
+    "422": "Body does not fit the model or the limits",
+    "503": "Redis unavailable; see Retry-After",
+}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(name: str, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _problems(*codes: str) -> dict:
+    return {code: {"description": PROBLEM_TYPES[code],
+                   "content": {"application/problem+json": {"schema": _ref("Problem")}}} for code in codes}
+
+
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+MODEL = {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}
+WAIT = {"name": "wait", "in": "query", "required": False,
+        "description": "Seconds to block until the job ends (capped by INFERQ_WAIT_CAP_S).",
+        "schema": {"type": "number", "minimum": 0}}
+VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                   "description": "Replays return the original job for 24 h; another body with the same key is 409.",
+                   "schema": {"type": "string", "maxLength": 255}}
+PREFER = {"name": "Prefer", "in": "header", "required": False,
+          "description": "`wait=S`: answer 200 with the finished job if it ends within S seconds.",
+          "schema": {"type": "string"}}
+
+
+def document() -> dict:
+    """The whole OpenAPI document."""
+    submit = {
+        "operationId": "submitJob", "summary": "Submit an inference job", "tags": ["jobs"],
+        "parameters": [MODEL, PREFER, IDEMPOTENCY_KEY],
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": _ref("Submit")},
+            "application/x-npy": {"schema": {"type": "string", "contentMediaType": "application/x-npy",
+                                             "description": "One .npy array; first axis: instances."}}}},
+        "responses": {"202": {**_json("Job", "Accepted; Location names the job"),
+                              "headers": {"Location": {"schema": {"type": "string"}}},
+                              "links": {"GetJob": {"operationId": "getJob",
+                                                   "parameters": {"job_id": "$response.body#/id"}},
+                                        "CancelJob": {"operationId": "cancelJob",
+                                                      "parameters": {"job_id": "$response.body#/id"}},
+                                        "ListDeliveries": {"operationId": "listDeliveries",
+                                                           "parameters": {"job_id": "$response.body#/id"}}}},
+                      "200": _json("Job", "Finished within the Prefer: wait time"),
+                      **_problems("400", "404", "409", "413", "415", "422", "503")},
+    }
+    pinned = {**submit, "operationId": "submitPinnedJob", "summary": "Submit a job to one model version",
+              "parameters": [MODEL, VERSION, PREFER, IDEMPOTENCY_KEY]}
+    paths = {
+        "/v1/models/{model}/jobs": {"post": submit},
+        "/v1/models/{model}/versions/{version}/jobs": {"post": pinned},
+        "/v1/models/{model}/versions/{version}": {"get": {
+            "operationId": "getModelVersion", "summary": "One loaded model version", "tags": ["models"],
+            "parameters": [MODEL, VERSION],
+            "responses": {"200": _json("ModelVersion", "The version"), **_problems("404", "503")}}},
+        "/v1/jobs/{job_id}": {
+            "get": {"operationId": "getJob", "summary": "Read (or long-poll) a job", "tags": ["jobs"],
+                    "parameters": [JOB_ID, WAIT],
+                    "responses": {"200": _json("Job", "The job"), **_problems("400", "404", "503")}},
+            "delete": {"operationId": "cancelJob", "summary": "Cancel a queued or running job", "tags": ["jobs"],
+                       "parameters": [JOB_ID],
+                       "responses": {"200": _json("Job", "Canceled"), **_problems("404", "409", "503")}},
+        },
+        "/v1/jobs/{job_id}/deliveries": {"get": {
+            "operationId": "listDeliveries", "summary": "Webhook delivery attempts", "tags": ["webhooks"],
+            "parameters": [JOB_ID],
+            "responses": {"200": _json("Deliveries", "Every attempt"), **_problems("404", "503")}}},
+        "/v1/jobs/{job_id}/deliveries/redeliver": {"post": {
+            "operationId": "redeliver", "summary": "Send the terminal event again (same webhook-id)",
+            "tags": ["webhooks"], "parameters": [JOB_ID],
+            "responses": {"202": _json("Redelivery", "Queued"), **_problems("404", "409", "503")}}},
+        "/v1/models": {"get": {
+            "operationId": "listModels", "summary": "Served models with their signatures", "tags": ["models"],
+            "responses": {"200": _json("ModelList", "Models"), **_problems("503")}}},
+        "/v1/models/{model}": {"get": {
+            "operationId": "getModel", "summary": "One model", "tags": ["models"], "parameters": [MODEL],
+            "responses": {"200": _json("Model", "The model"), **_problems("404", "503")}}},
+        "/healthz": {"get": {"operationId": "healthz", "summary": "Process alive", "tags": ["operations"],
+                             "responses": {"200": _json("Health", "Alive")}}},
+        "/readyz": {"get": {"operationId": "readyz", "summary": "Redis reachable and a model loaded",
+                            "tags": ["operations"],
+                            "responses": {"200": _json("Ready", "Ready"), **_problems("503")}}},
+        "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus text exposition",
+                             "tags": ["operations"],
+                             "responses": {"200": {"description": "Metrics",
+                                                   "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document", "tags": ["operations"],
+                                  "responses": {"200": {"description": "OpenAPI 3.1",
+                                                        "content": {"application/json": {"schema": {}}}}}}},
+        "/docs": {"get": {"operationId": "docs", "summary": "This document as a page", "tags": ["operations"],
+                          "responses": {"200": {"description": "HTML",
+                                                "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "inferq", "version": "1",
+                 "description": "Queue-backed asynchronous inference for Keras/TensorFlow models."},
+        "paths": paths,
+        "components": {"schemas": COMPONENTS},
+    }
+
+
+def page(spec: dict) -> str:
+    """A readable, dependency-free HTML rendering of the document (no CDN needed)."""
+    import json
+
+    rows = []
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            codes = ", ".join(sorted(op["responses"]))
+            rows.append(f"<section><h2><code>{method.upper()} {html.escape(path)}</code></h2>"
+                        f"<p>{html.escape(op['summary'])}</p><p>Responses: {codes}</p></section>")
+    schemas = "".join(f"<h3 id='{name}'>{name}</h3><pre>{html.escape(json.dumps(schema, indent=2))}</pre>"
+                      for name, schema in spec["components"]["schemas"].items())
+    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'><title>inferq API</title>"
+            "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:auto;padding:1rem}"
+            "pre{background:#f4f4f4;padding:.5rem;overflow:auto}h2{font-size:1.1rem}</style></head><body>"
+            f"<h1>inferq API v1</h1><p>{html.escape(spec['info']['description'])} "
+            "Machine-readable: <a href='/openapi.json'>/openapi.json</a>.</p>"
+            + "".join(rows) + "<h2>Schemas</h2>" + schemas + "</body></html>")
