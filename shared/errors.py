@@ -34,6 +34,12 @@ class BadRequest(InferqError):
     status, slug, title = 400, "bad-request", "Malformed request"
 
 
+class Unauthorized(InferqError):
+    """API keys are configured and the request carries none, or a wrong one."""
+
+    status, slug, title = 401, "unauthorized", "Unauthorized"
+
+
 class NotFound(InferqError):
     """No such job (or it expired), model or route."""
 

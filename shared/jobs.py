@@ -35,7 +35,7 @@ class JobStatus(str, enum.Enum):
 
 
 PUBLIC_FIELDS = ("id", "model", "model_version", "status", "created_at", "started_at",
-                 "finished_at", "predictions", "error", "timings", "attempts", "webhook")
+                 "finished_at", "predictions", "error", "timings", "attempts", "webhook", "owner")
 """Hash fields a reader of the job needs; the stored input is left out."""
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
@@ -72,6 +72,7 @@ class Job:
     attempts: int = 0
     timings: dict | None = None
     webhook: dict | None = None
+    owner: str = ""
 
     def wants_event(self, event: str) -> bool:
         """True when the job's webhook asked for ``event``."""
@@ -122,6 +123,7 @@ class Job:
             attempts=int(text.get("attempts", 0)),
             timings=orjson.loads(text["timings"]) if text.get("timings") else None,
             webhook=orjson.loads(text["webhook"]) if text.get("webhook") else None,
+            owner=text.get("owner", b"").decode(),
         )
 
 
@@ -191,6 +193,8 @@ class JobStore:
         }
         if job.webhook is not None:
             record["webhook"] = orjson.dumps(job.webhook)
+        if job.owner:
+            record["owner"] = job.owner
         if job.input_npy is not None:
             record["input_npy"] = job.input_npy
         else:

@@ -87,6 +87,10 @@ class Settings:
     """CIDRs webhooks may reach despite the private-address guard, e.g. ``127.0.0.0/8``."""
     webhook_concurrency: int = 16
     """Deliveries in flight per webhook worker (threads)."""
+    api_keys: str = ""
+    """Comma-separated API keys; when any is set, every /v1 route needs ``Bearer <key>``."""
+    api_keys_file: str = ""
+    """A file of API keys, one per line (``#`` comments allowed), added to ``api_keys``."""
     log_level: str = "info"
     """Log level for web and workers."""
 

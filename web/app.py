@@ -7,7 +7,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.settings import Settings
-from web import problems
+from web import auth, problems
 from web.routes import deliveries, health, jobs, models
 from web.services import build_services
 
@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     app.extensions["inferq"] = build_services(settings, redis_client)
     problems.init_app(app)
+    auth.init_app(app, auth.ApiKeys.from_settings(settings))
     for blueprint in (jobs.bp, deliveries.bp, models.bp, health.bp):
         app.register_blueprint(blueprint)
     return app

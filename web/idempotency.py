@@ -31,12 +31,12 @@ def check_key(key: str) -> str:
     return key
 
 
-def claim(redis, key: str, job_id: str, fingerprint: str, ttl_s: int) -> str | None:
-    """Reserve ``key`` for ``job_id``; returns an earlier job's id when the key was used before.
+def claim(redis, key: str, owner: str, job_id: str, fingerprint: str, ttl_s: int) -> str | None:
+    """Reserve ``owner``'s ``key`` for ``job_id``; returns an earlier job's id if it was used before.
 
     Raises ``Conflict`` when the key was used for a different request.
     """
-    name = keys.idempotency(check_key(key))
+    name = keys.idempotency(f"{owner}:{check_key(key)}")
     record = orjson.dumps({"job_id": job_id, "request": fingerprint})
     if redis.set(name, record, nx=True, ex=ttl_s):
         return None
@@ -46,6 +46,6 @@ def claim(redis, key: str, job_id: str, fingerprint: str, ttl_s: int) -> str | N
     return earlier.get("job_id")
 
 
-def release(redis, key: str) -> None:
+def release(redis, key: str, owner: str) -> None:
     """Forget a reservation whose job could not be stored."""
-    redis.delete(keys.idempotency(key))
+    redis.delete(keys.idempotency(f"{owner}:{key}"))

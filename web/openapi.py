@@ -8,6 +8,7 @@ from shared.schemas import COMPONENTS
 
 PROBLEM_TYPES = {
     "400": "Malformed JSON (NaN and Infinity included) or query parameter",
+    "401": "API keys are configured and the request has no valid Bearer key",
     "404": "No such job, model or route",
     "405": "Method not allowed",
     "409": "Conflict with the job's state",
@@ -112,12 +113,19 @@ def document() -> dict:
                           "responses": {"200": {"description": "HTML",
                                                 "content": {"text/html": {"schema": {"type": "string"}}}}}}},
     }
+    for path, operations in paths.items():
+        if path.startswith("/v1/"):
+            for operation in operations.values():
+                operation["responses"].update(_problems("401"))
+                operation["security"] = [{"apiKey": []}, {}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "inferq", "version": "1",
                  "description": "Queue-backed asynchronous inference for Keras/TensorFlow models."},
         "paths": paths,
-        "components": {"schemas": COMPONENTS},
+        "components": {"schemas": COMPONENTS,
+                       "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
+                                                      "description": "One of INFERQ_API_KEYS, when set."}}},
     }
 
 

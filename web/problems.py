@@ -9,7 +9,7 @@ from flask import Flask, Response
 from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from shared.errors import InferqError, Unavailable
+from shared.errors import InferqError, Unauthorized, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,9 @@ def problem_response(error: InferqError) -> Response:
                         mimetype=PROBLEM_MIMETYPE)
     if isinstance(error, Unavailable):
         response.headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, Unauthorized):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="inferq"'
+
     return response
 
 

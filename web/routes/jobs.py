@@ -16,6 +16,7 @@ from shared.webhooks import parse_webhook
 from web.body import (NPY_MIMETYPE, SUBMIT_MIMETYPES, parse_json, parse_npy, prefer_wait, read_bytes,
                       require_type, wait_seconds)
 from web import idempotency
+from web.auth import current_owner
 from web.routes.responses import json_response
 from web.services import services
 
@@ -53,7 +54,7 @@ def submit_pinned(model: str, version: int):
 
 def _submit(model: str, signature):
     svc = services()
-    job = Job(id=new_job_id(), model=model, model_version=str(signature.version))
+    job = Job(id=new_job_id(), model=model, model_version=str(signature.version), owner=current_owner())
     mimetype = require_type(request, SUBMIT_MIMETYPES)
     data = read_bytes(request, svc.settings.max_body_bytes)
     if mimetype == NPY_MIMETYPE:
@@ -66,7 +67,7 @@ def _submit(model: str, signature):
     if key is not None:
         webhook_headers = {k: v for k, v in request.headers.items() if k.lower().startswith("inferq-webhook")}
         fingerprint = idempotency.request_hash(model, request.path, data, webhook_headers)
-        earlier = idempotency.claim(svc.redis, key, job.id, fingerprint, svc.settings.job_ttl_s)
+        earlier = idempotency.claim(svc.redis, key, job.owner, job.id, fingerprint, svc.settings.job_ttl_s)
         if earlier is not None:
             response = _job_response(require_job(earlier), created=True)
             response.headers["Idempotent-Replayed"] = "true"
@@ -75,7 +76,7 @@ def _submit(model: str, signature):
         return _queue_and_answer(job)
     except Exception:
         if key is not None:
-            idempotency.release(svc.redis, key)
+            idempotency.release(svc.redis, key, job.owner)
         raise
 
 
@@ -135,8 +136,10 @@ def cancel_job(job_id: str):
 
 
 def _await(job_id: str, wait_s: float) -> Job:
-    if wait_s > 0:
-        services().waiter.wait(job_id, wait_s, _is_finished(job_id))
+    job = require_job(job_id)  # 404 at once for unknown ids and other keys' jobs
+    if wait_s <= 0 or job.status.is_terminal():
+        return job
+    services().waiter.wait(job_id, wait_s, _is_finished(job_id))
     return require_job(job_id)
 
 
@@ -151,9 +154,9 @@ def _is_finished(job_id: str):
 
 
 def require_job(job_id: str) -> Job:
-    """The job as readers see it, or 404."""
+    """The job as its owner sees it; 404 when it does not exist or belongs to another key."""
     job = services().store.get_public(job_id)
-    if job is None:
+    if job is None or job.owner != current_owner():
         raise NotFound(f"job {job_id!r} does not exist or has expired")
     return job
 
