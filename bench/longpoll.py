@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 import sys
 import time
 
@@ -37,9 +38,9 @@ async def run(url: str, count: int, start_worker) -> dict:
         await asyncio.get_running_loop().run_in_executor(None, start_worker)
         answers = await asyncio.gather(*waiting, return_exceptions=True)
         elapsed = time.monotonic() - started
-    succeeded = sum(1 for a in answers if not isinstance(a, Exception) and a == (200, "succeeded"))
-    return {"clients": count, "parked_while_waiting": parked, "succeeded": succeeded,
-            "seconds_after_worker_start": round(elapsed, 2)}
+    outcomes = Counter(type(a).__name__ if isinstance(a, Exception) else f"{a[0]} {a[1]}" for a in answers)
+    return {"clients": count, "parked_while_waiting": parked, "succeeded": outcomes.get("200 succeeded", 0),
+            "seconds_after_worker_start": round(elapsed, 2), "outcomes": dict(outcomes)}
 
 
 if __name__ == "__main__":

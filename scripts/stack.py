@@ -10,6 +10,7 @@ process groups and a control socket (supervisorctl), and it needs no daemon of i
 from __future__ import annotations
 
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -128,6 +129,7 @@ def write_nginx_conf(settings: Settings, data: Path) -> Path:
     conf = data / "nginx" / "nginx.conf"
     conf.write_text(f"""{user}
 worker_processes 1;
+worker_rlimit_nofile {_open_files_limit()};
 daemon off;
 pid {data / 'nginx' / 'nginx.pid'};
 error_log {data / 'logs' / 'nginx-error.log'} warn;
@@ -176,6 +178,9 @@ def write_supervisor_conf(settings: Settings, data: Path, models: list[str], ngi
     conf.write_text(f"""[supervisord]
 nodaemon=true
 silent=true
+; Raises the open-files limit for every child: a thousand parked long-polls need
+; nginx, gunicorn and Redis to hold thousands of sockets.
+minfds={_open_files_limit()}
 {run_as}
 logfile={data / 'logs' / 'supervisord.log'}
 pidfile={data / 'supervisord.pid'}
@@ -193,6 +198,12 @@ supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 serverurl=unix://{data / 'supervisor.sock'}
 """ + "".join(programs))
     return conf
+
+
+def _open_files_limit(wanted: int = 16384) -> int:
+    """As many open files as the hard limit allows, up to ``wanted`` (supervisord needs less than hard)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return wanted if hard == resource.RLIM_INFINITY else max(1024, min(wanted, hard - 1))
 
 
 def _program(name: str, command: str, priority: int, **extra) -> str:

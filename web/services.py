@@ -17,6 +17,9 @@ SIGNATURE_CACHE_S = 2.0
 """How long a web process reuses a model's signatures before re-reading them."""
 
 REDIS_SOCKET_TIMEOUT_S = 5.0
+
+REDIS_POOL_SIZE = 64
+"""Most Redis connections one web process opens."""
 """A stalled Redis fails a request with 503 after this long instead of hanging it."""
 
 
@@ -36,8 +39,12 @@ def build_services(settings: Settings, client: redis.Redis | None = None) -> Ser
     """Wire the collaborators; tests pass their own Redis client."""
     subscriber = client
     if client is None:
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=REDIS_SOCKET_TIMEOUT_S,
-                                      socket_connect_timeout=2.0, health_check_interval=30)
+        # A bounded, blocking pool: a thousand long-polls waking at once queue for a
+        # connection instead of opening a thousand sockets to Redis.
+        pool = redis.BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=REDIS_POOL_SIZE, timeout=REDIS_SOCKET_TIMEOUT_S,
+            socket_timeout=REDIS_SOCKET_TIMEOUT_S, socket_connect_timeout=2.0, health_check_interval=30)
+        client = redis.Redis(connection_pool=pool)
         # The pub/sub listener idles between messages, so it must not have a read timeout.
         subscriber = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2.0,
                                           health_check_interval=30)

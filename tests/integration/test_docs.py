@@ -1,7 +1,4 @@
-"""Every ```sh block of the quickstarts runs against the real stack and succeeds.
-
-Blocks marked ```text show configuration that needs a restart; they are not run here.
-"""
+"""Every command block (```sh) of the quickstarts runs against the real stack and succeeds."""
 import os
 import re
 import shutil
