@@ -289,7 +289,8 @@ def main() -> None:
         log(f"peer {peer}")
         results += run_peer(peer, repo, loads, args.duration)
 
-    command = "make bench" + (f" PEERS={args.peers}" if args.peers != "naive,tutorial" else "")
+    extra = [p for p in args.peers.split(",") if p and p not in ("naive", "tutorial")]
+    command = "make bench" + (f" PEERS={','.join(extra)}" if extra else "")
     memory = {"worker_rss_mib": rss, "bare_rss_mib": raw["mobilenet"]["bare_rss_mib"], "batch": mobilenet_batch}
     (WORK / "results.json").write_text(json.dumps({"raw": raw, "runs": results, "memory": memory,
                                                    "publish": publish, "long_poll": capacity}, indent=1))

@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import redis
 
-from shared import keys
+from shared import celery_message, keys
+from shared.broker import PREDICT_TASK
 from tests.integration.helpers import submit, wait_for
 
 
@@ -60,14 +61,17 @@ def test_a_worker_killed_mid_batch_loses_none_of_its_jobs(stack, http, digits):
             job_ids = list(pool.map(
                 lambda n: submit(http, stack.url, "digits", digits.images[n % 1700:n % 1700 + 64].tolist())
                 .json()["id"], range(400)))
-    deadline = time.monotonic() + 60
+    pid = stack.program_pid("worker-digits")  # now: the kill must follow the claim at once
+    deadline = time.monotonic() + 90
     while not client.llen(in_flight) and time.monotonic() < deadline:
-        time.sleep(0.005)
-    held = client.llen(in_flight)
-    assert held, "the worker never claimed a batch"
-    pid = stack.program_pid("worker-digits")
+        time.sleep(0.001)
+    assert client.llen(in_flight), "the worker never claimed a batch"
     os.killpg(os.getpgid(pid), signal.SIGKILL)
-    jobs = [wait_for(http, stack.url, job_id, deadline_s=180) for job_id in job_ids]
-    assert [j["status"] for j in jobs].count("succeeded") == 400
-    attempts = [int(client.hget(keys.job(job_id), "attempts")) for job_id in job_ids]
-    assert max(attempts) >= 2, "no job was interrupted mid-batch"
+    held = {celery_message.job_id_of(raw, PREDICT_TASK) for raw in client.lrange(in_flight, 0, -1)}
+    assert held, "the kill came after the batch was acknowledged"
+    jobs = {job_id: wait_for(http, stack.url, job_id, deadline_s=180) for job_id in job_ids}
+    assert [j["status"] for j in jobs.values()].count("succeeded") == 400
+    assert all(jobs[job_id]["status"] == "succeeded" for job_id in held)
+    assert client.llen(in_flight) == 0
+    log = (stack.data_dir / "logs" / "worker-digits.log").read_text()
+    assert "re-queued" in log and "this worker held when it last stopped" in log
