@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+import requests
 
 from inferq_client import (AsyncClient, Client, Conflict, JobFailed, NotFound, ValidationError,
                            WaitTimeout)
@@ -167,7 +168,7 @@ def test_cli_exit_codes(stack, tmp_path, sample):
 def test_cli_wait_times_out_with_exit_5(stack, tmp_path):
     stack.supervisorctl("stop", "worker-faulty")
     try:
-        job_id = http_submit(__import__("requests").Session(), stack.url, "faulty", [[1, 1, 1, 1]]).json()["id"]
+        job_id = http_submit(requests.Session(), stack.url, "faulty", [[1, 1, 1, 1]]).json()["id"]
         run_cli(stack, "wait", job_id, "--wait-timeout", "1", check=5)
     finally:
         stack.supervisorctl("start", "worker-faulty")
