@@ -13,6 +13,10 @@ import orjson
 from shared import keys
 
 
+WORKER_ALIVE_S = 15.0
+"""A worker whose last heartbeat is older than this is not counted (it beats every 5 s)."""
+
+
 @dataclass(frozen=True)
 class TensorSpec:
     """One named input or output: shape with ``None`` for free dimensions, and dtype."""
@@ -86,6 +90,14 @@ class ModelCatalog:
         if self.cache_ttl_s > 0 and signatures:
             self._cache[name] = (now, signatures)
         return signatures
+
+    def version(self, name: str, version: int) -> ModelSignature | None:
+        """One published version, or None."""
+        return next((s for s in self.versions(name) if s.version == version), None)
+
+    def live_workers(self, name: str) -> int:
+        """Workers whose heartbeat for ``name`` is recent."""
+        return self.redis.zcount(keys.workers(name), time.time() - WORKER_ALIVE_S, "+inf")
 
     def latest(self, name: str) -> ModelSignature | None:
         """The newest published version, or None when the model is unknown."""

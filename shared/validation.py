@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.errors import BadRequest, InvalidInput
+from shared.errors import InvalidInput
 from shared.signatures import ModelSignature
 
 MAX_RANK_REPORTED = 32
@@ -24,18 +24,6 @@ DTYPE_LIMITS = {
     "uint8": (0, 2**8 - 1),
 }
 """Values each input dtype can hold; anything outside would overflow silently in the worker."""
-
-
-def extract_instances(body) -> list:
-    """The ``instances`` list of a request body, or a 400/422 saying what is wrong."""
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object with an 'instances' list")
-    if "instances" not in body:
-        raise InvalidInput("the request body has no 'instances' field")
-    instances = body["instances"]
-    if not isinstance(instances, list):
-        raise InvalidInput("'instances' must be a list of examples")
-    return instances
 
 
 def validate_instances(instances: list, signature: ModelSignature, max_instances: int,

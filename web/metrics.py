@@ -5,8 +5,6 @@ each job transition) and every web process renders the same numbers.
 """
 from __future__ import annotations
 
-import time
-
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
@@ -27,7 +25,8 @@ class RedisMetricsCollector:
 
     def collect(self):
         """Yield every metric family from one round trip's worth of Redis reads."""
-        models = ModelCatalog(self.redis).names()
+        catalog = ModelCatalog(self.redis)
+        models = catalog.names()
         submitted = _decode_counts(self.redis.hgetall(keys.METRICS_SUBMITTED))
         finished = _decode_counts(self.redis.hgetall(keys.METRICS_FINISHED))
         known = sorted(set(models) | set(submitted))
@@ -59,7 +58,7 @@ class RedisMetricsCollector:
                                     labels=["model"])
         for name in models:
             models_gauge.add_metric([name], self.redis.hlen(keys.model(name)))
-            workers.add_metric([name], self.redis.zcount(keys.workers(name), time.time() - 15, "+inf"))
+            workers.add_metric([name], catalog.live_workers(name))
         yield models_gauge
         yield workers
         yield from self._webhooks()

@@ -1,7 +1,7 @@
 import pytest
 
-from shared.errors import BadRequest, InvalidInput
-from shared.validation import extract_instances, format_shape, validate_instances
+from shared.errors import InvalidInput
+from shared.validation import format_shape, validate_instances
 from tests.unit.conftest import DIGITS, digit_image
 
 
@@ -69,15 +69,6 @@ def test_deep_nesting_is_reported_not_walked():
         deep = [deep]
     with pytest.raises(InvalidInput, match="has shape"):
         validate([deep])
-
-
-def test_body_must_be_an_object_with_an_instances_list():
-    with pytest.raises(BadRequest):
-        extract_instances([1, 2])
-    with pytest.raises(InvalidInput, match="no 'instances'"):
-        extract_instances({"inputs": []})
-    with pytest.raises(InvalidInput, match="must be a list"):
-        extract_instances({"instances": "x"})
 
 
 def test_shapes_format_like_python_tuples():

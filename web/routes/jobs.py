@@ -13,9 +13,9 @@ from shared.errors import BadRequest, Conflict, InvalidInput, NotFound
 from shared.jobs import Job, new_job_id
 from shared.validation import validate_array, validate_instances
 from shared.webhooks import parse_webhook
+from web import idempotency
 from web.body import (NPY_MIMETYPE, SUBMIT_MIMETYPES, parse_json, parse_npy, prefer_wait, read_bytes,
                       require_type, wait_seconds)
-from web import idempotency
 from web.auth import current_owner
 from web.routes.responses import json_response
 from web.services import services
@@ -46,10 +46,10 @@ def submit(model: str):
 def submit_pinned(model: str, version: int):
     """Like ``submit``, but served by exactly ``version``."""
     svc = services()
-    found = [s for s in svc.catalog.versions(model) if s.version == version] if MODEL_NAME.match(model) else []
-    if not found:
+    found = svc.catalog.version(model, version) if MODEL_NAME.match(model) else None
+    if found is None:
         raise NotFound(f"model {model!r} has no version {version} loaded")
-    return _submit(model, found[0])
+    return _submit(model, found)
 
 
 def _submit(model: str, signature):

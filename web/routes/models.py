@@ -1,21 +1,16 @@
 """Model routes: what is served, with shapes and dtypes read from each loaded model."""
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 
 from flask import Blueprint
 
-from shared import keys
 from shared.errors import NotFound
 from shared.signatures import ModelSignature
 from web.routes.responses import json_response
 from web.services import services
 
 bp = Blueprint("models", __name__)
-
-WORKER_ALIVE_S = 15.0
-"""A worker whose last heartbeat is older than this is not counted (it beats every 5 s)."""
 
 
 @bp.get("/v1/models")
@@ -32,24 +27,19 @@ def get_model(model: str):
     described = _describe(services().catalog.versions(model))
     if described is None:
         raise NotFound(f"model {model!r} is not served here")
-    described["workers"] = live_workers(services().redis, model)
+    described["workers"] = services().catalog.live_workers(model)
     return json_response(described)
 
 
 @bp.get("/v1/models/<model>/versions/<int:version>")
 def get_version(model: str, version: int):
     """One loaded version's signature, or 404."""
-    found = [s for s in services().catalog.versions(model) if s.version == version]
-    if not found:
+    found = services().catalog.version(model, version)
+    if found is None:
         raise NotFound(f"model {model!r} has no version {version} loaded")
     return json_response({"name": model, "version": version, "state": "ready",
-                          "inputs": [asdict(spec) for spec in found[0].inputs],
-                          "outputs": [asdict(spec) for spec in found[0].outputs]})
-
-
-def live_workers(redis, model: str) -> int:
-    """Workers whose heartbeat for ``model`` is recent."""
-    return redis.zcount(keys.workers(model), time.time() - WORKER_ALIVE_S, "+inf")
+                          "inputs": [asdict(spec) for spec in found.inputs],
+                          "outputs": [asdict(spec) for spec in found.outputs]})
 
 
 def _describe(versions: list[ModelSignature]) -> dict | None:
