@@ -84,3 +84,15 @@ class Unavailable(InferqError):
     def __init__(self, detail: str = "", retry_after: int = 5, **extra):
         super().__init__(detail, **extra)
         self.retry_after = retry_after
+
+
+class GatewayTimeout(InferqError):
+    """A synchronous call (TF Serving's ``:predict``) outlived its wait; the job goes on."""
+
+    status, slug, title = 504, "timeout", "The job did not finish in time"
+
+
+class ModelFailed(InferqError):
+    """A synchronous call's job ended ``failed``: the model (or its worker) refused the input."""
+
+    status, slug, title = 422, "model-failed", "The model failed on this input"

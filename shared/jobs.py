@@ -35,7 +35,7 @@ class JobStatus(str, enum.Enum):
 
 
 PUBLIC_FIELDS = ("id", "model", "model_version", "status", "created_at", "started_at",
-                 "finished_at", "predictions", "error", "timings", "attempts", "webhook", "owner")
+                 "finished_at", "predictions", "labels", "error", "timings", "attempts", "webhook", "owner")
 """Hash fields a reader of the job needs; the stored input is left out."""
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
@@ -68,6 +68,8 @@ class Job:
     instances_json: bytes = b"[]"
     input_npy: bytes | None = None
     predictions_json: bytes | None = None
+    labels_json: bytes | None = None
+    """Top-k ``{label, score}`` per instance, for models whose inferq.yaml names labels."""
     error: dict | None = None
     attempts: int = 0
     timings: dict | None = None
@@ -91,6 +93,8 @@ class Job:
         }
         if self.status is JobStatus.SUCCEEDED and self.predictions_json is not None:
             body["predictions"] = orjson.Fragment(self.predictions_json)
+            if self.labels_json is not None:
+                body["labels"] = orjson.Fragment(self.labels_json)
         if self.error is not None:
             body["error"] = self.error
         if self.timings is not None:
@@ -119,6 +123,7 @@ class Job:
             instances_json=text.get("instances", b"[]"),
             input_npy=text.get("input_npy"),
             predictions_json=text.get("predictions"),
+            labels_json=text.get("labels"),
             error=orjson.loads(text["error"]) if text.get("error") else None,
             attempts=int(text.get("attempts", 0)),
             timings=orjson.loads(text["timings"]) if text.get("timings") else None,
@@ -141,9 +146,10 @@ return redis.call('HGETALL', KEYS[1])
 ALREADY_FINISHED = "already-finished"
 """What ``start`` reports for a job that reached a terminal state before (a redelivery)."""
 
-# KEYS: job hash, finished-metrics hash, latency hash, webhook queue. ARGV: status, now,
-# bucket, latency, channel, job id, metric label, webhook message ('' for none), then
-# field/value pairs. Returns 1 if it moved the job. The webhook is queued in the same
+# KEYS: job hash, finished-metrics hash, latency hash, webhook queue, pending hash. ARGV:
+# status, now, bucket, latency, channel, job id, metric label, webhook message ('' for
+# none), then field/value pairs. Returns 1 if it moved the job. The version's pending count
+# drops here, once per job, because only the first terminal transition gets this far. The webhook is queued in the same
 # step as the transition, so a finished job never lacks its delivery. The input is
 # dropped: it can be megabytes, and no one reads it once the job has ended.
 _FINISH = """
@@ -152,6 +158,8 @@ if not status then return 0 end
 if status ~= 'queued' and status ~= 'running' then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2])
 redis.call('HDEL', KEYS[1], 'instances', 'input_npy')
+local version = redis.call('HGET', KEYS[1], 'model_version')
+if version then redis.call('HINCRBY', KEYS[5], version, -1) end
 for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if ARGV[8] ~= '' then redis.call('LPUSH', KEYS[4], ARGV[8]) end
 redis.call('HINCRBY', KEYS[2], ARGV[7], 1)
@@ -202,6 +210,7 @@ class JobStore:
         pipe.hset(keys.job(job.id), mapping=record)
         pipe.expire(keys.job(job.id), self.ttl_s)
         pipe.hincrby(keys.METRICS_SUBMITTED, job.model, 1)
+        pipe.hincrby(keys.pending(job.model), job.model_version, 1)
         if pipeline is None:
             pipe.execute()
 
@@ -244,12 +253,14 @@ class JobStore:
         return started
 
     def succeed(self, job: Job, predictions_json: bytes, timings: dict | None = None,
-                pipeline=None) -> bool:
+                pipeline=None, labels_json: bytes | None = None) -> bool:
         """Store the predictions and end the job; False if it had already ended.
 
         With a pipeline the write is only queued, and the return value is meaningless.
         """
         extra = {"predictions": predictions_json}
+        if labels_json is not None:
+            extra["labels"] = labels_json
         if timings is not None:
             extra["timings"] = orjson.dumps(timings)
         return self._end(job, JobStatus.SUCCEEDED, extra, pipeline)
@@ -275,7 +286,7 @@ class JobStore:
             args.extend([name, value])
         moved = self._finish(
             keys=[keys.job(job.id), keys.METRICS_FINISHED, keys.latency_histogram(job.model),
-                  webhooks.WEBHOOK_QUEUE],
+                  webhooks.WEBHOOK_QUEUE, keys.pending(job.model)],
             args=args,
             client=pipeline if pipeline is not None else self.redis,
         )

@@ -29,6 +29,24 @@ def model(name: str) -> str:
     return f"{PREFIX}:model:{name}"
 
 
+def model_states(name: str) -> str:
+    """Hash: version -> JSON ``{state, reason, at}``: loading, ready, failed or retired."""
+    return f"{PREFIX}:model-state:{name}"
+
+
+def pending(model_name: str) -> str:
+    """Hash: version -> jobs routed to it that have not ended (queued, claimed or running).
+
+    Raised in the submit MULTI and lowered in the Lua step that ends a job, so it is exact;
+    a worker unloads a retired version only once its count is zero.
+    """
+    return f"{PREFIX}:pending:{model_name}"
+
+
+MODELS_RELOAD_CHANNEL = f"{PREFIX}:events:models-reload"
+"""Pub/sub channel asking every worker to rescan the model repository now."""
+
+
 def latency_histogram(model_name: str) -> str:
     """Hash of job latency bucket counts (plus ``sum`` and ``count``) for one model."""
     return f"{PREFIX}:metrics:latency:{model_name}"

@@ -19,16 +19,35 @@ WEBHOOK = {
     "additionalProperties": False,
 }
 
+INSTANCES = {"type": "array", "minItems": 1,
+             "description": "TF Serving's row format: one entry per example, shaped like the model input "
+                            "without its batch axis; an object keyed by input name for multi-input models."}
+
+INPUTS = {"type": ["object", "array"], "minProperties": 1, "minItems": 1,
+          "description": "TF Serving's columnar format: {input name: [one value per example]}, or a "
+                         "plain list for a single-input model."}
+
 SUBMIT = {
     "type": "object",
-    "description": "A job: instances in TF Serving's row format, each shaped like the model input "
-                   "without its batch axis.",
-    "properties": {
-        "instances": {"type": "array", "minItems": 1, "description": "One entry per example."},
-        "webhook": WEBHOOK,
-    },
-    "required": ["instances"],
+    "description": "A job: its examples as rows ('instances') or columns ('inputs'), and an optional webhook.",
+    "properties": {"instances": INSTANCES, "inputs": INPUTS, "webhook": WEBHOOK},
+    "oneOf": [{"required": ["instances"]}, {"required": ["inputs"]}],
     "additionalProperties": False,
+}
+
+PREDICT = {
+    "type": "object",
+    "description": "A TF Serving REST predict request; answered with 'predictions' (rows) or "
+                   "'outputs' (columns) after the job has run.",
+    "properties": {"instances": INSTANCES, "inputs": INPUTS,
+                   "signature_name": {"type": "string", "enum": ["serving_default"]}},
+    "oneOf": [{"required": ["instances"]}, {"required": ["inputs"]}],
+    "additionalProperties": False,
+}
+
+PREDICT_RESPONSE = {
+    "type": "object",
+    "properties": {"predictions": {"type": "array"}, "outputs": {"type": ["array", "object"]}},
 }
 
 PROBLEM = {
@@ -79,18 +98,28 @@ MODEL = {
         "latest_version": {"type": "integer"},
         "inputs": {"type": "array", "items": TENSOR}, "outputs": {"type": "array", "items": TENSOR},
     },
-    "required": ["name", "versions", "inputs", "outputs"],
+    "required": ["name", "versions", "state"],
 }
 
 MODEL["properties"]["workers"] = {"type": "integer", "description": "Workers with a recent heartbeat."}
 
+STATES = ["loading", "ready", "failed", "retiring", "retired"]
+
 MODEL_VERSION = {
     "type": "object",
     "properties": {"name": {"type": "string"}, "version": {"type": "integer"},
-                   "state": {"enum": ["ready"]},
-                   "inputs": {"type": "array", "items": TENSOR}, "outputs": {"type": "array", "items": TENSOR}},
-    "required": ["name", "version", "state", "inputs", "outputs"],
+                   "state": {"enum": STATES}, "reason": {"type": "string"},
+                   "inputs": {"type": "array", "items": TENSOR}, "outputs": {"type": "array", "items": TENSOR},
+                   "config": {"type": "object", "description": "batching, preprocessing, labels, format"}},
+    "required": ["name", "version", "state"],
 }
+
+MODEL["properties"]["state"] = {"enum": STATES}
+MODEL["properties"]["version_states"] = {"type": "array", "items": MODEL_VERSION}
+MODEL["properties"]["model_version_status"] = {
+    "type": "array", "description": "TF Serving's model status, for its clients."}
+
+RELOAD = {"type": "object", "properties": {"workers_notified": {"type": "integer"}}}
 
 MODEL_LIST = {"type": "object", "properties": {"models": {"type": "array", "items": MODEL}},
               "required": ["models"]}
@@ -119,6 +148,6 @@ READY = {"type": "object", "properties": {"status": {"type": "string"},
                                           "models": {"type": "array", "items": {"type": "string"}}}}
 
 COMPONENTS = {"Submit": SUBMIT, "Webhook": WEBHOOK, "Job": JOB, "Problem": PROBLEM, "Tensor": TENSOR,
-              "Model": MODEL, "ModelVersion": MODEL_VERSION, "ModelList": MODEL_LIST, "Delivery": DELIVERY, "Deliveries": DELIVERIES,
+              "Model": MODEL, "Predict": PREDICT, "PredictResponse": PREDICT_RESPONSE, "Reload": RELOAD, "ModelVersion": MODEL_VERSION, "ModelList": MODEL_LIST, "Delivery": DELIVERY, "Deliveries": DELIVERIES,
               "Redelivery": REDELIVERY, "Health": HEALTH, "Ready": READY}
 """Every schema, by the name the OpenAPI document gives it."""

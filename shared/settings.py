@@ -35,6 +35,18 @@ class Settings:
     """Most instances one job may carry."""
     max_elements: int = 4_000_000
     """Most numbers one job may carry across all instances."""
+    keep_versions: int = 2
+    """Newest versions of each model a worker keeps loaded (older ones are retired); ``inferq.yaml`` may override."""
+    reload_interval_s: float = 2.0
+    """How often workers rescan the model repository for new versions (0 turns polling off)."""
+    reload_settle_s: float = 1.0
+    """A new version directory must be unchanged this long before it is loaded (a copy in progress)."""
+    retire_grace_s: float = 5.0
+    """How long a withdrawn version stays loaded at least, so web processes' cached routes expire."""
+    retire_max_wait_s: float = 600.0
+    """Longest a retiring version waits for the jobs routed to it before it is unloaded anyway."""
+    predict_timeout_s: float = 30.0
+    """Longest the TF Serving-compatible ``:predict`` waits for its job before answering 504."""
     visibility_timeout_s: int = 3600
     """Seconds before Redis redelivers an unacknowledged task; longer than the slowest job."""
     worker_mode: str = "batch"

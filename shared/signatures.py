@@ -6,7 +6,7 @@ validate inputs, because web never imports TensorFlow.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import orjson
 
@@ -39,6 +39,18 @@ class ModelSignature:
     version: int
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+    config: dict = field(default_factory=dict, compare=False)
+    """What ``inferq.yaml`` set: description, batching, preprocessing, labels, format."""
+
+    @property
+    def input_names(self) -> list[str]:
+        """The names clients use for named inputs, in the model's order."""
+        return [spec.name for spec in self.inputs]
+
+    @property
+    def image_input(self) -> dict | None:
+        """The image preprocessing ``inferq.yaml`` declares, or None."""
+        return (self.config.get("preprocessing") or {}).get("image")
 
     def to_json(self) -> bytes:
         """Encode for Redis."""
@@ -52,7 +64,19 @@ class ModelSignature:
         def specs(items):
             return tuple(TensorSpec(s["name"], tuple(s["shape"]), s["dtype"]) for s in items)
 
-        return cls(data["name"], int(data["version"]), specs(data["inputs"]), specs(data["outputs"]))
+        return cls(data["name"], int(data["version"]), specs(data["inputs"]), specs(data["outputs"]),
+                   data.get("config") or {})
+
+
+class ModelState:
+    """Where a model version is in its life on the workers."""
+
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+    RETIRING = "retiring"
+    """No longer routed to; unloaded once the jobs already routed to it have ended."""
+    RETIRED = "retired"
 
 
 class ModelCatalog:
@@ -72,7 +96,33 @@ class ModelCatalog:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(keys.model(signature.name), str(signature.version), signature.to_json())
         pipe.sadd(keys.MODELS_SET, signature.name)
+        self.set_state(signature.name, signature.version, ModelState.READY, pipeline=pipe)
         pipe.execute()
+
+    def withdraw(self, name: str, version: int, state: str = ModelState.RETIRING,
+                 reason: str = "") -> None:
+        """Stop routing new jobs to a version (web sees it within its cache TTL)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hdel(keys.model(name), str(version))
+        self.set_state(name, version, state, reason, pipeline=pipe)
+        pipe.execute()
+
+    def set_state(self, name: str, version: int, state: str, reason: str = "", pipeline=None) -> None:
+        """Record a version's state (and why, for ``failed``) for ``GET /v1/models``."""
+        target = pipeline if pipeline is not None else self.redis
+        record = orjson.dumps({"state": state, "reason": reason, "at": time.time()})
+        target.hset(keys.model_states(name), str(version), record)
+        target.sadd(keys.MODELS_SET, name)
+
+    def states(self, name: str) -> dict[int, dict]:
+        """``version -> {state, reason, at}`` for every version a worker has tried."""
+        raw = self.redis.hgetall(keys.model_states(name))
+        return {int(version): orjson.loads(value) for version, value in raw.items()}
+
+    def pending(self, name: str) -> dict[int, int]:
+        """``version -> jobs routed to it and not yet ended``."""
+        raw = self.redis.hgetall(keys.pending(name))
+        return {int(version): int(count) for version, count in raw.items()}
 
     def names(self) -> list[str]:
         """Every published model name, sorted."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from shared.errors import InvalidInput
-from shared.signatures import ModelSignature
+from shared.signatures import ModelSignature, TensorSpec
 
 MAX_RANK_REPORTED = 32
 """How deep the received-shape probe descends; deeper nesting is reported, not walked."""
@@ -28,36 +28,114 @@ DTYPE_LIMITS = {
 
 def validate_instances(instances: list, signature: ModelSignature, max_instances: int,
                        max_elements: int, may_hold_booleans: bool = True) -> None:
-    """Raise ``InvalidInput`` unless every instance matches the model's single input.
+    """Raise ``InvalidInput`` unless every instance matches the model's single input."""
+    _check_count(len(instances), max_instances)
+    validate_column(instances, signature.inputs[0], signature.name, max_elements,
+                    may_hold_booleans, lambda index: f"instances[{index}]")
+
+
+def validate_column(values: list, spec: TensorSpec, model: str, max_elements: int,
+                    may_hold_booleans: bool, label) -> int:
+    """Check one input's values (one per instance) against its spec; returns the element count.
 
     numpy checks well-formed input in one pass; anything it cannot vouch for is walked in
     Python, which is slower but names the exact position of the problem. numpy would turn
     JSON booleans into numbers, so the caller says whether the body could hold any.
+    ``label(index)`` names an instance's value in error messages.
     """
-    _check_count(len(instances), max_instances)
-    spec = signature.inputs[0]
     expected = spec.instance_shape
-    if not may_hold_booleans and _fits_as_array(instances, spec.dtype, expected, max_elements):
-        return
+    if not may_hold_booleans:
+        size = _fits_as_array(values, spec.dtype, expected, max_elements)
+        if size is not None:
+            return size
     low, high = DTYPE_LIMITS.get(spec.dtype, DTYPE_LIMITS["float64"])
     integral = spec.dtype.startswith(("int", "uint"))
     elements = 0
-    for index, instance in enumerate(instances):
+    for index, instance in enumerate(values):
         received = probe_shape(instance)
         if not shape_matches(received, expected):
             raise InvalidInput(
-                f"instances[{index}] has shape {format_shape(received)}, "
-                f"model {signature.name} expects {format_shape(expected)}",
-                instance=index, expected_shape=list(expected), received_shape=list(received),
+                f"{label(index)} has shape {format_shape(received)}, "
+                f"model {model} expects {format_shape(expected)}",
+                instance=index, input=spec.name, expected_shape=list(expected),
+                received_shape=list(received),
             )
-        elements += _check_values(instance, received, f"instances[{index}]", low, high, integral)
+        elements += _check_values(instance, received, label(index), low, high, integral)
         if elements > max_elements:
             raise InvalidInput(f"the job carries more than {max_elements} numbers")
+    return elements
+
+
+def named_inputs(body: dict, signature: ModelSignature, max_instances: int, max_elements: int,
+                 may_hold_booleans: bool = True):
+    """Validate a body's ``instances`` (rows) or ``inputs`` (TF Serving columns).
+
+    Returns what the worker gets: the list of instances for a single-input model, or
+    ``{input name: [value per instance]}`` for a multi-input one.
+    """
+    names = signature.input_names
+    if "instances" in body:
+        columns, label = _rows_to_columns(body["instances"], names, signature.name)
+    else:
+        columns, label = _columns(body["inputs"], names, signature.name)
+    counts = {len(column) for column in columns.values()}
+    if len(counts) > 1:
+        raise InvalidInput("every named input must hold the same number of instances "
+                           f"(got {', '.join(f'{n}: {len(c)}' for n, c in columns.items())})")
+    _check_count(counts.pop(), max_instances)
+    elements = 0
+    for spec in signature.inputs:
+        elements += validate_column(columns[spec.name], spec, signature.name, max_elements - elements,
+                                    may_hold_booleans, lambda index, n=spec.name: label(index, n))
+    return columns[names[0]] if len(names) == 1 else columns
+
+
+def _rows_to_columns(instances: list, names: list[str], model: str):
+    if not instances or not isinstance(instances[0], dict):
+        if len(names) > 1:
+            raise InvalidInput(f"model {model} takes named inputs {', '.join(names)}: send each instance "
+                               f"as an object with those keys, or columns in 'inputs'")
+        return {names[0]: instances}, lambda index, _name: f"instances[{index}]"
+    columns: dict[str, list] = {name: [] for name in names}
+    for index, instance in enumerate(instances):
+        if not isinstance(instance, dict):
+            raise InvalidInput(f"instances[{index}] is {_describe(instance)}; the other instances are "
+                               "objects keyed by input name")
+        _check_names(instance, names, model, f"instances[{index}]")
+        for name in names:
+            columns[name].append(instance[name])
+    return columns, lambda index, name: f"instances[{index}].{name}"
+
+
+def _columns(inputs, names: list[str], model: str):
+    if isinstance(inputs, list):
+        if len(names) > 1:
+            raise InvalidInput(f"model {model} takes named inputs {', '.join(names)}: 'inputs' must be "
+                               "an object with one list per input")
+        return {names[0]: inputs}, lambda index, _name: f"inputs[{index}]"
+    _check_names(inputs, names, model, "inputs")
+    for name in names:
+        if not isinstance(inputs[name], list):
+            raise InvalidInput(f"inputs.{name} is {_describe(inputs[name])}, expected a list with one "
+                               "entry per instance")
+    return {name: inputs[name] for name in names}, lambda index, name: f"inputs.{name}[{index}]"
+
+
+def _check_names(given: dict, names: list[str], model: str, where: str) -> None:
+    missing = [name for name in names if name not in given]
+    unknown = sorted(set(given) - set(names))
+    if missing or unknown:
+        parts = ([f"lacks {', '.join(repr(m) for m in missing)}"] if missing else []) + \
+                ([f"has unknown {', '.join(repr(u[:64]) for u in unknown[:5])}"] if unknown else [])
+        raise InvalidInput(f"{where} {' and '.join(parts)}; model {model} takes inputs {', '.join(names)}")
 
 
 def validate_array(array: np.ndarray, signature: ModelSignature, max_instances: int,
                    max_elements: int) -> None:
     """Raise ``InvalidInput`` unless a binary array (first axis: instances) fits the model."""
+    if len(signature.inputs) > 1:
+        raise InvalidInput(f"model {signature.name} takes {len(signature.inputs)} named inputs; "
+                           "a .npy body holds one array, so send JSON instead")
     spec = signature.inputs[0]
     if array.ndim == 0:
         raise InvalidInput("the array is a scalar; its first axis must hold the instances")
@@ -85,14 +163,16 @@ def _check_count(count: int, max_instances: int) -> None:
         raise InvalidInput(f"{count} instances exceed the limit of {max_instances} per job")
 
 
-def _fits_as_array(instances: list, dtype: str, expected, max_elements: int) -> bool:
+def _fits_as_array(instances: list, dtype: str, expected, max_elements: int) -> int | None:
+    """The element count when numpy vouches for the whole column at once, else None."""
     try:
         array = np.asarray(instances)
     except (ValueError, OverflowError, TypeError):
-        return False
-    return (array.dtype.kind in "iuf" and array.ndim == len(expected) + 1
+        return None
+    fits = (array.dtype.kind in "iuf" and array.ndim == len(expected) + 1
             and shape_matches(array.shape[1:], expected) and array.size <= max_elements
             and _within_dtype(array, dtype))
+    return int(array.size) if fits else None
 
 
 def _within_dtype(array: np.ndarray, dtype: str) -> bool:

@@ -8,7 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.settings import Settings
 from web import auth, problems
-from web.routes import deliveries, health, jobs, models
+from web.routes import deliveries, health, jobs, models, tfserving
 from web.services import build_services
 
 
@@ -24,6 +24,6 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
     app.extensions["inferq"] = build_services(settings, redis_client)
     problems.init_app(app)
     auth.init_app(app, auth.ApiKeys.from_settings(settings))
-    for blueprint in (jobs.bp, deliveries.bp, models.bp, health.bp):
+    for blueprint in (jobs.bp, deliveries.bp, models.bp, tfserving.bp, health.bp):
         app.register_blueprint(blueprint)
     return app

@@ -12,7 +12,8 @@ from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 JSON_MIMETYPE = "application/json"
 NPY_MIMETYPE = "application/x-npy"
-SUBMIT_MIMETYPES = (JSON_MIMETYPE, NPY_MIMETYPE)
+MULTIPART_MIMETYPE = "multipart/form-data"
+SUBMIT_MIMETYPES = (JSON_MIMETYPE, NPY_MIMETYPE, MULTIPART_MIMETYPE)
 PREFER_WAIT = re.compile(r"(?:^|[;,\s])wait\s*=\s*([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
 
 

@@ -14,8 +14,9 @@ PROBLEM_TYPES = {
     "409": "Conflict with the job's state",
     "413": "Body over INFERQ_MAX_BODY_BYTES",
     "415": "Unsupported Content-Type",
-    "422": "Body does not fit the model or the limits",
+    "422": "Body does not fit the model or the limits (or, for :predict, the model failed on it)",
     "503": "Redis unavailable; see Retry-After",
+    "504": "The :predict job did not finish in INFERQ_PREDICT_TIMEOUT_S; Location names the job",
 }
 
 
@@ -54,7 +55,11 @@ def document() -> dict:
         "requestBody": {"required": True, "content": {
             "application/json": {"schema": _ref("Submit")},
             "application/x-npy": {"schema": {"type": "string", "contentMediaType": "application/x-npy",
-                                             "description": "One .npy array; first axis: instances."}}}},
+                                             "description": "One .npy array; first axis: instances."}},
+            "multipart/form-data": {"schema": {
+                "type": "object", "description": "PNG or JPEG files, one instance each, for models whose "
+                                                 "inferq.yaml declares preprocessing.image.",
+                "properties": {"image": {"type": "string", "contentMediaType": "image/png"}}}}}},
         "responses": {"202": {**_json("Job", "Accepted; Location names the job"),
                               "headers": {"Location": {"schema": {"type": "string"}}},
                               "links": {"GetJob": {"operationId": "getJob",
@@ -68,11 +73,26 @@ def document() -> dict:
     }
     pinned = {**submit, "operationId": "submitPinnedJob", "summary": "Submit a job to one model version",
               "parameters": [MODEL, VERSION, PREFER, IDEMPOTENCY_KEY]}
+    predict = {
+        "operationId": "predict", "summary": "TF Serving-compatible predict (queued, waits for the result)",
+        "tags": ["tf-serving"], "parameters": [MODEL],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Predict")}}},
+        "responses": {"200": _json("PredictResponse", "predictions (rows) or outputs (columns)"),
+                      **_problems("400", "404", "409", "413", "415", "422", "503", "504")},
+    }
+    predict_pinned = {**predict, "operationId": "predictPinned", "parameters": [MODEL, VERSION],
+                      "summary": "TF Serving-compatible predict with one model version"}
     paths = {
+        "/v1/models/{model}:predict": {"post": predict},
+        "/v1/models/{model}/versions/{version}:predict": {"post": predict_pinned},
+        "/v1/models:reload": {"post": {
+            "operationId": "reloadModels", "summary": "Workers rescan the model repository now",
+            "tags": ["models"],
+            "responses": {"202": _json("Reload", "Workers notified"), **_problems("503")}}},
         "/v1/models/{model}/jobs": {"post": submit},
         "/v1/models/{model}/versions/{version}/jobs": {"post": pinned},
         "/v1/models/{model}/versions/{version}": {"get": {
-            "operationId": "getModelVersion", "summary": "One loaded model version", "tags": ["models"],
+            "operationId": "getModelVersion", "summary": "One model version: signature, config, state", "tags": ["models"],
             "parameters": [MODEL, VERSION],
             "responses": {"200": _json("ModelVersion", "The version"), **_problems("404", "503")}}},
         "/v1/jobs/{job_id}": {

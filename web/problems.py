@@ -22,6 +22,8 @@ def problem_response(error: InferqError) -> Response:
                         mimetype=PROBLEM_MIMETYPE)
     if isinstance(error, Unavailable):
         response.headers["Retry-After"] = str(error.retry_after)
+    if error.extra.get("location"):
+        response.headers["Location"] = error.extra["location"]
     if isinstance(error, Unauthorized):
         response.headers["WWW-Authenticate"] = 'Bearer realm="inferq"'
 

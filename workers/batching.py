@@ -38,7 +38,7 @@ class Outcome:
     started_at: float = field(default_factory=time.time)
 
 
-def run_batched(predict: Predict, inputs: list[np.ndarray], max_batch_size: int) -> list[Outcome]:
+def run_batched(predict: Predict, inputs: list, max_batch_size: int) -> list[Outcome]:
     """One ``Outcome`` per input, in order; failures are isolated to the jobs that cause them."""
     try:
         return _run_together(predict, inputs, max_batch_size)
@@ -48,17 +48,22 @@ def run_batched(predict: Predict, inputs: list[np.ndarray], max_batch_size: int)
         return [run_batched(predict, [single], max_batch_size)[0] for single in inputs]
 
 
-def _run_together(predict: Predict, inputs: list[np.ndarray], max_batch_size: int) -> list[Outcome]:
-    sizes = [len(x) for x in inputs]
-    stacked = inputs[0] if len(inputs) == 1 else np.concatenate(inputs)
-    total = len(stacked)
+def _run_together(predict: Predict, inputs: list, max_batch_size: int) -> list[Outcome]:
+    """Stack, run in chunks, split back. A job's input is one array, or a list of arrays
+    (one per model input, all with the same first axis) for multi-input models."""
+    multi = not isinstance(inputs[0], np.ndarray)
+    parts = [list(x) if multi else [x] for x in inputs]
+    sizes = [len(p[0]) for p in parts]
+    stacked = [p[0] if len(parts) == 1 else np.concatenate(p) for p in zip(*parts)]
+    total = len(stacked[0])
     chunk_outputs: list[list[np.ndarray]] = []
     chunks: list[tuple[int, int, float, float]] = []  # start, stop, began, seconds
     for start in range(0, total, max_batch_size):
         stop = min(start + max_batch_size, total)
         began = time.time()
         tick = time.perf_counter()
-        outputs = predict(stacked[start:stop])
+        chunk = [array[start:stop] for array in stacked]
+        outputs = predict(chunk if multi else chunk[0])
         seconds = time.perf_counter() - tick
         for output in outputs:
             if len(output) != stop - start:

@@ -1,7 +1,8 @@
-"""A loaded Keras model wrapped in a compiled, fixed-signature ``tf.function``.
+"""One loaded model version, ready to turn stored job inputs into predictions.
 
-Keras 3's ``model.predict`` rebuilds a data pipeline on every call (about 80 ms here), so
-workers call a traced function instead and warm it up before taking jobs.
+Holds the compiled forward pass (``model_formats.Servable``) with its ``inferq.yaml``
+config, and does the two conversions around it: a job's stored input to arrays, and
+output arrays to the JSON stored on the job (plus top-k labels when the model has labels).
 """
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import io
 
 import numpy as np
 import orjson
-import tensorflow as tf
 
-from shared.signatures import ModelSignature, TensorSpec
+from shared.signatures import ModelSignature
+from workers.model_config import ModelConfig
+from workers.model_formats import Servable, from_keras
 
 
 class NonFiniteOutput(ValueError):
@@ -19,47 +21,51 @@ class NonFiniteOutput(ValueError):
 
 
 class CompiledModel:
-    """One model version, ready to predict batches of instances."""
+    """One model version: single-input models take an array, multi-input ones a list."""
 
-    def __init__(self, name: str, version: int, keras_model):
-        self.model = keras_model
+    def __init__(self, name: str, version: int, model, config: ModelConfig | None = None):
+        self.servable: Servable = model if isinstance(model, Servable) else from_keras(model)
+        self.config = config
+        public = config.public() if config is not None else {}
         self.signature = ModelSignature(
-            name=name,
-            version=version,
-            inputs=tuple(_spec(t) for t in keras_model.inputs),
-            outputs=tuple(_spec(t) for t in keras_model.outputs),
+            name=name, version=version, inputs=self.servable.inputs, outputs=self.servable.outputs,
+            config={**public, "format": self.servable.format},
         )
-        if len(self.signature.inputs) != 1:
-            raise ValueError(f"{name} v{version} has {len(self.signature.inputs)} inputs; "
-                             "only single-input models are served")
-        spec = self.signature.inputs[0]
-        self.input_dtype = np.dtype(spec.dtype)
-        self._forward = tf.function(
-            lambda batch: keras_model(batch, training=False),
-            input_signature=[tf.TensorSpec(shape=spec.shape, dtype=spec.dtype)],
-        )
+        self.input_dtypes = [np.dtype(spec.dtype) for spec in self.signature.inputs]
+        self.multi_input = len(self.input_dtypes) > 1
+        self.labels = config.labels if config is not None else ()
+
+    @property
+    def model(self):
+        """The Keras model (or loaded SavedModel) behind this version."""
+        return self.servable.keras_model
 
     def warm_up(self, max_batch_size: int = 1) -> None:
         """Trace and run at batch 1 and the largest batch, so no job pays for first use."""
         for size in sorted({1, max_batch_size}):
-            shape = (size, *(1 if d is None else d for d in self.signature.inputs[0].shape[1:]))
-            self.predict(np.zeros(shape, dtype=self.input_dtype))
+            arrays = [np.zeros((size, *(1 if d is None else d for d in spec.instance_shape)), dtype=dtype)
+                      for spec, dtype in zip(self.signature.inputs, self.input_dtypes)]
+            outputs = self.predict(arrays if self.multi_input else arrays[0])
+            for output, spec in zip(outputs, self.signature.outputs):
+                if len(output) != size:
+                    raise ValueError(f"output {spec.name} has {len(output)} rows for a batch of {size}: "
+                                     "the model's first axis must be the batch")
 
-    def predict(self, batch: np.ndarray) -> list[np.ndarray]:
+    def predict(self, batch) -> list[np.ndarray]:
         """Run one forward pass; one array per model output, each with a row per instance."""
-        outputs = self._forward(tf.convert_to_tensor(batch, dtype=self.input_dtype))
-        if isinstance(outputs, dict):
-            return [outputs[key].numpy() for key in sorted(outputs)]
-        if isinstance(outputs, (list, tuple)):
-            return [o.numpy() for o in outputs]
-        return [outputs.numpy()]
+        return self.servable.forward(batch if self.multi_input else [batch])
 
-    def to_batch(self, job) -> np.ndarray:
-        """A job's validated input (JSON instances or a .npy array) in the model's dtype."""
+    def to_batch(self, job):
+        """A job's validated input (JSON instances, named columns, or .npy) in the model's dtypes."""
         if job.input_npy is not None:
             array = np.load(io.BytesIO(job.input_npy), allow_pickle=False)
-            return array.astype(self.input_dtype, copy=False)
-        return np.asarray(orjson.loads(job.instances_json), dtype=self.input_dtype)
+            return array.astype(self.input_dtypes[0], copy=False)
+        stored = orjson.loads(job.instances_json)
+        if isinstance(stored, dict):  # named inputs, stored as columns by web
+            arrays = [np.asarray(stored[spec.name], dtype=dtype)
+                      for spec, dtype in zip(self.signature.inputs, self.input_dtypes)]
+            return arrays if self.multi_input else arrays[0]
+        return np.asarray(stored, dtype=self.input_dtypes[0])
 
     def encode(self, arrays: list[np.ndarray]) -> bytes:
         """Per-instance predictions as JSON: nested lists, or ``{output: ...}`` per instance."""
@@ -75,9 +81,17 @@ class CompiledModel:
         ]
         return orjson.dumps(per_instance)
 
+    def top_labels(self, arrays: list[np.ndarray]) -> bytes | None:
+        """``[[{label, score}, ...] per instance]``: the top-k of the first output, or None.
 
-def _spec(tensor) -> TensorSpec:
-    """Name a tensor after the layer that made it: KerasTensor names are auto-numbered."""
-    history = getattr(tensor, "_keras_history", None)
-    name = getattr(getattr(history, "operation", None), "name", None) or tensor.name
-    return TensorSpec(name=name, shape=tuple(tensor.shape), dtype=str(tensor.dtype))
+        Only for models whose ``inferq.yaml`` names one label per score of the first output.
+        """
+        if not self.labels:
+            return None
+        scores = arrays[0].reshape(len(arrays[0]), -1)
+        if scores.shape[1] != len(self.labels):
+            return None
+        k = min(self.config.top_k, len(self.labels))
+        best = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return orjson.dumps([[{"label": self.labels[i], "score": float(row[i])} for i in top]
+                             for row, top in zip(scores, best)])

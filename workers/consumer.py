@@ -117,6 +117,7 @@ class BatchConsumer:
         first = self.redis.blmove(self.queue, self.in_flight, BLOCK_S, "RIGHT", "LEFT")
         if first is None:
             return []
+        self._refresh_policy()
         self.first_claimed_at = time.time()
         batch = [first]
         limit = self.policy.max_batch_size
@@ -136,6 +137,13 @@ class BatchConsumer:
                 break
             batch.append(late)
         return batch
+
+    def _refresh_policy(self) -> None:
+        """Follow the batching settings of the newest loaded version (a rollout may change them)."""
+        try:
+            self.policy = self.registry.batch_policy(self.model)
+        except ValueError:  # nothing loaded right now: keep the last policy
+            pass
 
     def process(self, messages: list[bytes], claimed_at: float) -> None:
         """Start, run and finish the jobs behind ``messages``, then acknowledge each one.
@@ -169,7 +177,7 @@ class BatchConsumer:
     def _run_group(self, version: int, members, claimed_at: float, pipe) -> None:
         jobs = [job for job, _ in members]
         try:
-            model = self.registry.get(self.model, version)
+            model = self.registry.get_or_wait(self.model, version, self.stopping)
         except Exception as exc:
             for job in jobs:
                 self.store.fail(job, type(exc).__name__, str(exc), pipeline=pipe)
@@ -198,6 +206,7 @@ class BatchConsumer:
         if outcome.error is None:
             try:
                 predictions = model.encode(outcome.outputs)
+                labels = model.top_labels(outcome.outputs)
             except Exception as exc:
                 outcome.error = exc
         if outcome.error is not None:
@@ -210,7 +219,7 @@ class BatchConsumer:
             "inference_ms": round(outcome.inference_s * 1000, 3),
             "batch_size": outcome.batch_size,
         }
-        self.store.succeed(job, predictions, timings=timings, pipeline=pipe)
+        self.store.succeed(job, predictions, timings=timings, pipeline=pipe, labels_json=labels)
 
     def _record_batch_sizes(self, sizes: list[int], pipe) -> None:
         key = keys.batch_size_histogram(self.model)

@@ -45,11 +45,12 @@ class WorkerRuntime:
             model = self.registry.get(job.model, int(job.model_version))
             outputs = model.predict(model.to_batch(job))
             predictions = model.encode(outputs)
+            labels = model.top_labels(outputs)
         except Exception as exc:  # the job must end failed, never stay running
             log.warning("job %s failed: %s: %s", job_id, type(exc).__name__, exc)
             self.store.fail(job, type(exc).__name__, str(exc)[:ERROR_MESSAGE_LIMIT])
             return
-        self.store.succeed(job, predictions)
+        self.store.succeed(job, predictions, labels_json=labels)
 
 
 def init(settings: Settings) -> WorkerRuntime:
@@ -63,8 +64,8 @@ def init(settings: Settings) -> WorkerRuntime:
         importlib.import_module(module)
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5.0,
                                   health_check_interval=30)
-    registry = ModelRegistry()
-    registry.load(settings.models_dir, settings.model_names or None, ModelCatalog(client), settings)
+    registry = ModelRegistry(settings, ModelCatalog(client), settings.model_names or None)
+    registry.sync()
     _current = WorkerRuntime(settings, client, registry)
     return _current
 

@@ -11,6 +11,7 @@ import threading
 
 from celery import bootsteps
 
+from shared import keys
 from shared.settings import Settings
 from workers import runtime
 from workers.consumer import BatchConsumer
@@ -27,29 +28,83 @@ def worker_identity(settings: Settings) -> str:
 
 
 class BatchConsumerStep(bootsteps.StartStopStep):
-    """Loads the models in the worker process and runs one consumer thread per model."""
+    """Loads the models in the worker process, runs one consumer thread per model, and a
+    watcher thread that rolls out new versions (``RepositoryWatcher``)."""
 
     def __init__(self, worker, **kwargs):
         super().__init__(worker, **kwargs)
-        self.consumers: list[BatchConsumer] = []
+        self.consumers: dict[str, BatchConsumer] = {}
         self.threads: list[threading.Thread] = []
+        self.watcher: RepositoryWatcher | None = None
+        self.state = None
+        self.settings: Settings | None = None
 
     def start(self, worker) -> None:
-        settings = Settings.from_env()
-        state = runtime.init(settings)
-        for name in sorted({name for name, _ in state.registry.loaded()}):
-            policy = state.registry.batch_policy(name)
-            consumer = BatchConsumer(state.store.redis, state.store, state.registry, name,
-                                     worker_identity(settings), policy)
+        self.settings = Settings.from_env()
+        self.state = runtime.init(self.settings)
+        self.start_consumers()
+        self.watcher = RepositoryWatcher(self.state.store.redis, self.state.registry, self.settings,
+                                         on_change=self.start_consumers)
+        thread = threading.Thread(target=self.watcher.run_forever, name="model-watcher", daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def start_consumers(self) -> None:
+        """One consumer per served model; a model that appears later gets one when it loads."""
+        registry = self.state.registry
+        for name in registry.served_names():
+            if name in self.consumers:
+                continue
+            policy = registry.batch_policy(name)
+            consumer = BatchConsumer(self.state.store.redis, self.state.store, registry, name,
+                                     worker_identity(self.settings), policy)
             thread = threading.Thread(target=consumer.run_forever, name=f"batch-{name}", daemon=True)
             thread.start()
-            self.consumers.append(consumer)
+            self.consumers[name] = consumer
             self.threads.append(thread)
             log.info("batching consumer started for %s (%s)", name, policy)
 
     def stop(self, worker) -> None:
-        for consumer in self.consumers:
+        if self.watcher is not None:
+            self.watcher.stop()
+        for consumer in self.consumers.values():
             consumer.stop()
         for thread in self.threads:
             thread.join(STOP_TIMEOUT_S)
         log.info("batching consumers stopped")
+
+
+class RepositoryWatcher:
+    """Rescans the model repository every ``INFERQ_RELOAD_INTERVAL_S``, and at once when
+    anyone publishes on the reload channel (``POST /v1/models:reload``)."""
+
+    def __init__(self, client, registry, settings: Settings, on_change=None):
+        self.redis = client
+        self.registry = registry
+        self.settings = settings
+        self.on_change = on_change
+        self.stopping = threading.Event()
+
+    def run_forever(self) -> None:
+        pubsub = None
+        while not self.stopping.is_set():
+            try:
+                if pubsub is None:
+                    pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                    pubsub.subscribe(keys.MODELS_RELOAD_CHANNEL)
+                interval = self.settings.reload_interval_s
+                message = pubsub.get_message(timeout=interval if interval > 0 else 1.0)
+                if message is None and interval <= 0:
+                    continue
+                if message is not None:
+                    log.info("reload requested; rescanning %s", self.settings.models_dir)
+                self.registry.sync()
+                if self.on_change is not None:
+                    self.on_change()
+            except Exception:
+                log.exception("model repository scan failed; retrying")
+                pubsub = None
+                self.stopping.wait(1.0)
+
+    def stop(self) -> None:
+        self.stopping.set()

@@ -118,11 +118,15 @@ def test_readyz_is_503_until_a_model_is_published(settings, redis_client):
 
 def test_models_lists_published_signatures(client):
     body = client.get("/v1/models").get_json()
-    assert body["models"] == [{
-        "name": "digits", "versions": [1], "latest_version": 1,
+    [model] = body["models"]
+    assert {k: model[k] for k in ("name", "versions", "latest_version", "state", "inputs", "outputs")} == {
+        "name": "digits", "versions": [1], "latest_version": 1, "state": "ready",
         "inputs": [{"name": "image", "shape": [None, 8, 8], "dtype": "float32"}],
         "outputs": [{"name": "probabilities", "shape": [None, 10], "dtype": "float32"}],
-    }]
+    }
+    assert model["version_states"] == [{"version": 1, "state": "ready"}]
+    assert model["model_version_status"] == [
+        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]
 
 
 def npy(array) -> bytes:

@@ -28,18 +28,28 @@ class DoublingModel:
     def encode(self, arrays):
         return repr(arrays[0].tolist()).encode()
 
+    def top_labels(self, arrays):
+        return None
+
 
 class OneModelRegistry:
-    def __init__(self, model):
+    def __init__(self, model, policy):
         self.model = model
+        self.policy = policy
 
     def get(self, name, version):
         return self.model
 
+    def get_or_wait(self, name, version, stopping=None):
+        return self.get(name, version)
+
+    def batch_policy(self, name):
+        return self.policy
+
 
 def make_consumer(redis_client, policy=BatchPolicy(), model=None, name="digits"):
     store = JobStore(redis_client, ttl_s=60)
-    consumer = BatchConsumer(redis_client, store, OneModelRegistry(model or DoublingModel()), name,
+    consumer = BatchConsumer(redis_client, store, OneModelRegistry(model or DoublingModel(), policy), name,
                              "w1", policy)
     return consumer, store, JobQueue(redis_client, store)
 

@@ -17,7 +17,7 @@ def test_wrong_shape_names_index_expected_and_received():
     with pytest.raises(InvalidInput) as caught:
         validate([digit_image(), [1, 2, 3]])
     assert caught.value.detail == "instances[1] has shape (3,), model digits expects (8, 8)"
-    assert caught.value.extra == {"instance": 1, "expected_shape": [8, 8], "received_shape": [3]}
+    assert caught.value.extra == {"instance": 1, "input": "image", "expected_shape": [8, 8], "received_shape": [3]}
 
 
 def test_scalar_instance_reports_empty_shape():

@@ -1,21 +1,23 @@
 """Job routes: submit a job to a model's queue, and read (or long-poll) a job."""
 from __future__ import annotations
 
+import io
 import re
 
+import numpy as np
 import orjson
 from flask import Blueprint, request
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from shared import schemas
-from shared.errors import BadRequest, Conflict, InvalidInput, NotFound
+from shared.errors import BadRequest, Conflict, InvalidInput, NotFound, PayloadTooLarge
 from shared.jobs import Job, new_job_id
-from shared.validation import validate_array, validate_instances
+from shared.validation import named_inputs, validate_array
 from shared.webhooks import parse_webhook
-from web import idempotency
-from web.body import (NPY_MIMETYPE, SUBMIT_MIMETYPES, parse_json, parse_npy, prefer_wait, read_bytes,
-                      require_type, wait_seconds)
+from web import idempotency, images
+from web.body import (JSON_MIMETYPE, MULTIPART_MIMETYPE, NPY_MIMETYPE, SUBMIT_MIMETYPES, parse_json,
+                      parse_npy, prefer_wait, read_bytes, require_type, wait_seconds)
 from web.auth import current_owner
 from web.routes.responses import json_response
 from web.services import services
@@ -56,13 +58,18 @@ def _submit(model: str, signature):
     svc = services()
     job = Job(id=new_job_id(), model=model, model_version=str(signature.version), owner=current_owner())
     mimetype = require_type(request, SUBMIT_MIMETYPES)
-    data = read_bytes(request, svc.settings.max_body_bytes)
+    if mimetype == MULTIPART_MIMETYPE:
+        data = _image_job(job, signature)
+    else:
+        data = read_bytes(request, svc.settings.max_body_bytes)
     if mimetype == NPY_MIMETYPE:
         validate_array(parse_npy(data), signature, svc.settings.max_instances, svc.settings.max_elements)
         job.input_npy = data
         job.webhook = _header_webhook()
-    else:
-        job.instances_json, job.webhook = _json_instances(data, signature)
+    elif mimetype == JSON_MIMETYPE:
+        body = _json_body(data, SUBMIT_VALIDATOR)
+        job.instances_json = json_inputs(body, signature, data)
+        job.webhook = parse_webhook(body["webhook"]).to_public() if "webhook" in body else None
     key = request.headers.get("Idempotency-Key")
     if key is not None:
         webhook_headers = {k: v for k, v in request.headers.items() if k.lower().startswith("inferq-webhook")}
@@ -109,21 +116,40 @@ def get_job(job_id: str):
     return _job_response(_await(job_id, wait), created=False)
 
 
-def _json_instances(data: bytes, signature) -> tuple[bytes, dict | None]:
-    """Validate a JSON body; returns its instances re-encoded for the worker, and its webhook."""
-    settings = services().settings
+def _json_body(data: bytes, validator) -> dict:
+    """Parse and schema-check a JSON body; 400 when it is not an object, 422 on the schema."""
     body = parse_json(data)
     if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object with an 'instances' list")
-    problem = best_match(SUBMIT_VALIDATOR.iter_errors(body))
+        raise BadRequest("the request body must be a JSON object with 'instances' or 'inputs'")
+    problem = best_match(validator.iter_errors(body))
     if problem is not None:
         where = ".".join(str(part) for part in problem.absolute_path) or "body"
         raise InvalidInput(f"{where}: {problem.message}"[:DETAIL_LIMIT])
-    instances = body["instances"]
-    webhook = parse_webhook(body["webhook"]).to_public() if "webhook" in body else None
-    validate_instances(instances, signature, settings.max_instances, settings.max_elements,
-                       may_hold_booleans=b"true" in data or b"false" in data)
-    return orjson.dumps(instances), webhook
+    return body
+
+
+def json_inputs(body: dict, signature, data: bytes) -> bytes:
+    """Validate rows or columns against the signature; the JSON the worker will read."""
+    settings = services().settings
+    stored = named_inputs(body, signature, settings.max_instances, settings.max_elements,
+                          may_hold_booleans=b"true" in data or b"false" in data)
+    return orjson.dumps(stored)
+
+
+def _image_job(job: Job, signature) -> bytes:
+    """Decode the uploaded images into the job's tensor (stored as .npy); returns the .npy."""
+    svc = services()
+    if request.content_length is not None and request.content_length > svc.settings.max_body_bytes:
+        raise PayloadTooLarge(f"the body is {request.content_length} bytes; "
+                              f"the limit is {svc.settings.max_body_bytes}")
+    uploads = [(f.filename or key, f.read()) for key, f in request.files.items(multi=True)]
+    array = images.to_array(uploads, signature)
+    validate_array(array, signature, svc.settings.max_instances, svc.settings.max_elements)
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    job.input_npy = buffer.getvalue()
+    job.webhook = _header_webhook()
+    return job.input_npy
 
 
 @bp.delete("/v1/jobs/<job_id>")

@@ -1,55 +1,114 @@
-"""Model routes: what is served, with shapes and dtypes read from each loaded model."""
+"""Model routes: what is served, each version's state, and the repository reload trigger.
+
+Shapes and dtypes come from the loaded models (workers publish them); states come from
+the workers too, so a version that failed to load is listed with its reason.
+"""
 from __future__ import annotations
 
 from dataclasses import asdict
 
 from flask import Blueprint
 
+from shared import keys
 from shared.errors import NotFound
-from shared.signatures import ModelSignature
+from shared.signatures import ModelSignature, ModelState
 from web.routes.responses import json_response
 from web.services import services
 
 bp = Blueprint("models", __name__)
 
+TF_SERVING_STATES = {
+    ModelState.LOADING: "LOADING", ModelState.READY: "AVAILABLE", ModelState.FAILED: "END",
+    ModelState.RETIRING: "UNLOADING", ModelState.RETIRED: "END",
+}
+"""Our version states in TF Serving's ``model_version_status`` vocabulary."""
+
 
 @bp.get("/v1/models")
 def list_models():
-    """Every model some worker has loaded, newest version's signature first."""
+    """Every model some worker has tried to load, ready or not."""
     catalog = services().catalog
-    models = [_describe(catalog.versions(name)) for name in catalog.names()]
+    models = [_describe(name, catalog.versions(name), catalog.states(name)) for name in catalog.names()]
     return json_response({"models": [m for m in models if m is not None]})
+
+
+@bp.post("/v1/models:reload")
+def reload_models():
+    """Ask every worker to rescan the model repository now (they also poll on their own)."""
+    notified = services().redis.publish(keys.MODELS_RELOAD_CHANNEL, b"reload")
+    return json_response({"workers_notified": notified}, status=202)
 
 
 @bp.get("/v1/models/<model>")
 def get_model(model: str):
-    """One model with its live worker count, or 404."""
-    described = _describe(services().catalog.versions(model))
+    """One model with its versions' states and live worker count, or 404."""
+    catalog = services().catalog
+    described = _describe(model, catalog.versions(model), catalog.states(model))
     if described is None:
         raise NotFound(f"model {model!r} is not served here")
-    described["workers"] = services().catalog.live_workers(model)
+    described["workers"] = catalog.live_workers(model)
     return json_response(described)
 
 
 @bp.get("/v1/models/<model>/versions/<int:version>")
 def get_version(model: str, version: int):
-    """One loaded version's signature, or 404."""
-    found = services().catalog.version(model, version)
-    if found is None:
-        raise NotFound(f"model {model!r} has no version {version} loaded")
-    return json_response({"name": model, "version": version, "state": "ready",
-                          "inputs": [asdict(spec) for spec in found.inputs],
-                          "outputs": [asdict(spec) for spec in found.outputs]})
+    """One version: its signature and config when ready, else its state and reason."""
+    catalog = services().catalog
+    found = catalog.version(model, version)
+    state = catalog.states(model).get(version)
+    if found is None and state is None:
+        raise NotFound(f"model {model!r} has no version {version}")
+    body = {"name": model, "version": version}
+    body.update(_state(state, ready=found is not None))
+    if found is not None:
+        body.update(_signature(found))
+    return json_response(body)
 
 
-def _describe(versions: list[ModelSignature]) -> dict | None:
-    if not versions:
+def _describe(name: str, versions: list[ModelSignature], states: dict[int, dict]) -> dict | None:
+    if not versions and not states:
         return None
-    latest = versions[-1]
+    ready = {v.version for v in versions}
+    body = {"name": name, "versions": sorted(ready)}
+    if versions:
+        latest = versions[-1]
+        body["latest_version"] = latest.version
+        body["state"] = ModelState.READY
+        body.update(_signature(latest))
+    else:
+        newest = max(states)
+        body["state"] = states[newest]["state"]
+        if states[newest].get("reason"):
+            body["reason"] = states[newest]["reason"]
+    body["version_states"] = [
+        {"version": version, **_state(states.get(version), ready=version in ready)}
+        for version in sorted(set(states) | ready)
+    ]
+    body["model_version_status"] = [
+        {"version": str(entry["version"]), "state": TF_SERVING_STATES.get(entry["state"], "END"),
+         "status": {"error_code": "UNKNOWN" if entry["state"] == ModelState.FAILED else "OK",
+                    "error_message": entry.get("reason", "")}}
+        for entry in reversed(body["version_states"])
+    ]
+    return body
+
+
+def _state(record: dict | None, ready: bool) -> dict:
+    if ready:
+        return {"state": ModelState.READY}
+    if record is None:
+        return {"state": ModelState.LOADING}
+    state = {"state": record["state"]}
+    if record.get("reason"):
+        state["reason"] = record["reason"]
+    return state
+
+
+def _signature(signature: ModelSignature) -> dict:
+    config = dict(signature.config)
     return {
-        "name": latest.name,
-        "versions": [v.version for v in versions],
-        "latest_version": latest.version,
-        "inputs": [asdict(spec) for spec in latest.inputs],
-        "outputs": [asdict(spec) for spec in latest.outputs],
+        "inputs": [asdict(spec) for spec in signature.inputs],
+        "outputs": [asdict(spec) for spec in signature.outputs],
+        "description": config.pop("description", ""),
+        "config": config,
     }
