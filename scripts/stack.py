@@ -149,6 +149,17 @@ http {{
     return conf
 
 
+def worker_groups(settings: Settings, models: list[str]) -> list[list[str]]:
+    """The models each worker process serves: ``INFERQ_WORKER_GROUPS``, then one per model."""
+    groups, grouped = [], set()
+    for spec in filter(None, (g.strip() for g in settings.worker_groups.split(","))):
+        members = [m for m in spec.split("+") if m in models and m not in grouped]
+        if members:
+            groups.append(members)
+            grouped.update(members)
+    return groups + [[m] for m in models if m not in grouped]
+
+
 def write_supervisor_conf(settings: Settings, data: Path, models: list[str], nginx: str | None,
                           own_redis: bool) -> Path:
     """One program per process: redis, a worker per model, gunicorn, nginx."""
@@ -156,15 +167,16 @@ def write_supervisor_conf(settings: Settings, data: Path, models: list[str], ngi
     programs = []
     if own_redis:
         programs.append(_program("redis", f"redis-server {data / 'redis.conf'}", 10))
-    for model in models:
+    for group in worker_groups(settings, models):
         # A stable id per process: a restarted worker re-queues the jobs it held.
         extra = {}
-        worker_id = f"worker-{model}@{socket.gethostname()}"
+        name = "+".join(group)
+        worker_id = f"worker-{name}@{socket.gethostname()}"
         if settings.workers_per_model > 1:
             extra = {"numprocs": settings.workers_per_model,
                      "process_name": "%(program_name)s-%(process_num)d"}
-            worker_id = f"worker-{model}-%(process_num)d@{socket.gethostname()}"
-        programs.append(_program(f"worker-{model}", f"{sys.executable} -m workers {model}", 20,
+            worker_id = f"worker-{name}-%(process_num)d@{socket.gethostname()}"
+        programs.append(_program(f"worker-{name}", f"{sys.executable} -m workers {' '.join(group)}", 20,
                                  stopwaitsecs=130, killasgroup="true",
                                  environment=f'INFERQ_WORKER_ID="{worker_id}"', **extra))
     programs.append(_program("webhooks", f"{sys.executable} -m workers.webhook_worker", 25,

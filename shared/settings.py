@@ -53,6 +53,8 @@ class Settings:
     """``batch``: inferq's batching consumer; ``prefork``: stock Celery, one job per task."""
     worker_id: str = ""
     """Stable identity of a worker (its in-flight list survives restarts); default model@host."""
+    worker_groups: str = ""
+    """Models that share one worker process, e.g. ``small+tiny,a+b`` (each keeps its own queue); others get their own."""
     workers_per_model: int = 1
     """Inference worker processes ``make run`` starts for each model."""
     worker_concurrency: int = 1

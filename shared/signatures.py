@@ -128,11 +128,11 @@ class ModelCatalog:
         """Every published model name, sorted."""
         return sorted(name.decode() for name in self.redis.smembers(keys.MODELS_SET))
 
-    def versions(self, name: str) -> list[ModelSignature]:
+    def versions(self, name: str, fresh: bool = False) -> list[ModelSignature]:
         """Published versions of one model, oldest first; empty when the model is unknown."""
         now = time.monotonic()
         cached = self._cache.get(name)
-        if cached is not None and now - cached[0] < self.cache_ttl_s:
+        if not fresh and cached is not None and now - cached[0] < self.cache_ttl_s:
             return cached[1]
         raw = self.redis.hgetall(keys.model(name))
         signatures = sorted((ModelSignature.from_json(value) for value in raw.values()),
@@ -142,8 +142,12 @@ class ModelCatalog:
         return signatures
 
     def version(self, name: str, version: int) -> ModelSignature | None:
-        """One published version, or None."""
-        return next((s for s in self.versions(name) if s.version == version), None)
+        """One published version, or None. A miss re-reads Redis: the version may be newer
+        than the cache (a client pinning a version it just saw listed must not get a 404)."""
+        found = next((s for s in self.versions(name) if s.version == version), None)
+        if found is None and self.cache_ttl_s > 0:
+            found = next((s for s in self.versions(name, fresh=True) if s.version == version), None)
+        return found
 
     def live_workers(self, name: str) -> int:
         """Workers whose heartbeat for ``name`` is recent."""

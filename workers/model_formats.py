@@ -101,8 +101,10 @@ def _saved_model(directory: Path) -> Servable:
                                f"(it has {sorted(loaded.signatures) or 'none'})")
     function = loaded.signatures[SERVING_SIGNATURE]
     _, named_inputs = function.structured_input_signature
+    # A signature's inputs are a mapping with no inherent order: sort them, so every load
+    # publishes the same signature.
     inputs = tuple(TensorSpec(name, tuple(spec.shape.as_list()), spec.dtype.name)
-                   for name, spec in named_inputs.items())
+                   for name, spec in sorted(named_inputs.items()))
     outputs = tuple(TensorSpec(name, tuple(spec.shape.as_list()), spec.dtype.name)
                     for name, spec in sorted(function.structured_outputs.items()))
 

@@ -41,7 +41,7 @@ class BatchConsumerStep(bootsteps.StartStopStep):
 
     def start(self, worker) -> None:
         self.settings = Settings.from_env()
-        self.state = runtime.init(self.settings)
+        self.state = runtime.current()  # the solo pool's process-init signal may have built it
         self.start_consumers()
         self.watcher = RepositoryWatcher(self.state.store.redis, self.state.registry, self.settings,
                                          on_change=self.start_consumers)

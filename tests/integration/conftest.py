@@ -31,10 +31,18 @@ def stack(tmp_path_factory):
     copy_demo_model(models_dir)
     from tests.fixtures.failing_layer import build_faulty_model
 
+    from tests.fixtures.repository import populate
+
     (models_dir / "faulty" / "1").mkdir(parents=True)
     build_faulty_model().save(models_dir / "faulty" / "1" / "model.keras")
-    running = start_stack(base, models_dir, {"digits", "faulty"}, {
+    populate(models_dir)
+    running = start_stack(base, models_dir, {"digits", "faulty", "pair", "legacy", "scaled", "rolling", "slow"}, {
         "INFERQ_WORKER_IMPORTS": "tests.fixtures.failing_layer",
+        # Small test models share one worker process; each still has its own queue.
+        "INFERQ_WORKER_GROUPS": "pair+legacy+scaled+rolling",
+        "INFERQ_RELOAD_INTERVAL_S": "0.5",
+        "INFERQ_RELOAD_SETTLE_S": "0.5",
+        "INFERQ_RETIRE_GRACE_S": "3",
         "INFERQ_MAX_BODY_BYTES": str(1024 * 1024),
         # Webhook receivers in tests live on loopback, and retries are compressed.
         "INFERQ_WEBHOOK_SECRET": WEBHOOK_SECRET,

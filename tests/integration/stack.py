@@ -82,7 +82,7 @@ def start_stack(base: Path, models_dir: Path, expect_models: set[str], extra_env
             raise RuntimeError("stack exited early:\n" + stack.logs())
         try:
             listed = requests.get(stack.url + "/v1/models", timeout=2).json()["models"]
-            if expect_models <= {m["name"] for m in listed}:
+            if expect_models <= {m["name"] for m in listed if m.get("state") == "ready"}:
                 return stack
         except (requests.RequestException, ValueError, KeyError):
             pass

@@ -43,9 +43,16 @@ def test_body_over_the_limit_is_413_from_nginx_and_flask(stack, http, target):
         assert response.headers.get("Server") == "nginx"
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "multipart/form-data; boundary=x"])
-def test_wrong_content_type_is_415(stack, http, content_type):
-    assert_problem(post_raw(http, stack.url, b'{"instances": [[1]]}', content_type), 415)
+@pytest.mark.parametrize("content_type, model", [("text/plain", "digits"), ("application/xml", "digits"),
+                                                 ("multipart/form-data; boundary=x", "faulty")])
+def test_wrong_content_type_is_415(stack, http, content_type, model):
+    """Image forms are for models whose inferq.yaml declares image preprocessing (faulty does not)."""
+    assert_problem(post_raw(http, stack.url, b'{"instances": [[1]]}', content_type, model=model), 415)
+
+
+def test_an_empty_image_form_is_422(stack, http):
+    problem = assert_problem(post_raw(http, stack.url, b"--x--\r\n", "multipart/form-data; boundary=x"), 422)
+    assert "no image file" in problem["detail"]
 
 
 def test_shape_mismatch_is_422_naming_index_and_shapes(stack, http):

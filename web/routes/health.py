@@ -22,7 +22,7 @@ def readyz():
     """Ready when Redis answers and at least one model has been loaded by a worker."""
     svc = services()
     svc.redis.ping()
-    models = svc.catalog.names()
+    models = [name for name in svc.catalog.names() if svc.catalog.versions(name)]
     if not models:
         raise Unavailable("no model has been loaded by a worker yet", retry_after=2)
     return json_response({"status": "ready", "models": models})
