@@ -148,6 +148,7 @@ READY = {"type": "object", "properties": {"status": {"type": "string"},
                                           "models": {"type": "array", "items": {"type": "string"}}}}
 
 COMPONENTS = {"Submit": SUBMIT, "Webhook": WEBHOOK, "Job": JOB, "Problem": PROBLEM, "Tensor": TENSOR,
-              "Model": MODEL, "Predict": PREDICT, "PredictResponse": PREDICT_RESPONSE, "Reload": RELOAD, "ModelVersion": MODEL_VERSION, "ModelList": MODEL_LIST, "Delivery": DELIVERY, "Deliveries": DELIVERIES,
+              "Model": MODEL, "Predict": PREDICT, "PredictResponse": PREDICT_RESPONSE, "Reload": RELOAD,
+              "ModelVersion": MODEL_VERSION, "ModelList": MODEL_LIST, "Delivery": DELIVERY, "Deliveries": DELIVERIES,
               "Redelivery": REDELIVERY, "Health": HEALTH, "Ready": READY}
 """Every schema, by the name the OpenAPI document gives it."""

@@ -54,7 +54,7 @@ class Settings:
     worker_id: str = ""
     """Stable identity of a worker (its in-flight list survives restarts); default model@host."""
     worker_groups: str = ""
-    """Models that share one worker process, e.g. ``small+tiny,a+b`` (each keeps its own queue); others get their own."""
+    """Models sharing one worker process, e.g. ``small+tiny,a+b`` (each keeps its queue); others get their own."""
     workers_per_model: int = 1
     """Inference worker processes ``make run`` starts for each model."""
     worker_concurrency: int = 1

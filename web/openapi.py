@@ -92,7 +92,8 @@ def document() -> dict:
         "/v1/models/{model}/jobs": {"post": submit},
         "/v1/models/{model}/versions/{version}/jobs": {"post": pinned},
         "/v1/models/{model}/versions/{version}": {"get": {
-            "operationId": "getModelVersion", "summary": "One model version: signature, config, state", "tags": ["models"],
+            "operationId": "getModelVersion", "summary": "One model version: signature, config, state",
+            "tags": ["models"],
             "parameters": [MODEL, VERSION],
             "responses": {"200": _json("ModelVersion", "The version"), **_problems("404", "503")}}},
         "/v1/jobs/{job_id}": {

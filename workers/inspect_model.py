@@ -1,7 +1,8 @@
 """Check a model before serving it: ``python -m workers.inspect_model models/NAME/VERSION``.
 
-Loads it exactly as a worker would (compiled, warmed up, ``inferq.yaml`` applied) and prints
-the signature the API will enforce. Exits 1, with the reason, when a worker would refuse it.
+Loads it exactly as a worker would (any served format, compiled, warmed up, ``inferq.yaml``
+applied) and prints the signature and config the API will enforce. Exits 1, with the reason,
+when a worker would refuse it.
 """
 from __future__ import annotations
 
@@ -20,21 +21,19 @@ def main(argv: list[str]) -> int:
         return 2
     version_dir = Path(argv[0])
     try:
-        import keras
-
         from shared.settings import Settings
+        from workers import model_formats
         from workers.compiled import CompiledModel
         from workers.model_config import load_config
 
         config = load_config(version_dir, Settings.from_env())
-        model = keras.saving.load_model(version_dir / "model.keras", compile=False)
-        compiled = CompiledModel(version_dir.parent.name, int(version_dir.name), model)
+        compiled = CompiledModel(version_dir.parent.name, int(version_dir.name),
+                                 model_formats.load(version_dir), config)
         compiled.warm_up(config.batching.max_batch_size)
     except Exception as exc:
         print(f"refused: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps({**asdict(compiled.signature), "batching": asdict(config.batching),
-                      "description": config.description}, indent=2))
+    print(json.dumps(asdict(compiled.signature), indent=2))
     return 0
 
 

@@ -81,6 +81,10 @@ class AsyncClient:
         """The served models with their input and output signatures."""
         return protocol.read_json(await self._send("GET", "/v1/models"))["models"]
 
+    async def reload_models(self) -> int:
+        """Ask every worker to rescan the model repository now; how many were notified."""
+        return protocol.read_json(await self._send("POST", "/v1/models:reload"))["workers_notified"]
+
     async def metrics(self) -> str:
         """The Prometheus text of ``/metrics``."""
         response = await self._send("GET", "/metrics")

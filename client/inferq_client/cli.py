@@ -147,14 +147,33 @@ def status(obj: Context, job_id):
     obj.emit(job.raw, _job_text(job))
 
 
-@main.command()
-@click.pass_obj
-def models(obj: Context):
-    """List the served models with their input and output shapes."""
+@main.group(invoke_without_command=True)
+@click.pass_context
+def models(ctx: click.Context):
+    """List the served models with their state and input and output shapes."""
+    if ctx.invoked_subcommand is not None:
+        return
+    obj: Context = ctx.obj
     found = obj.client.models()
-    lines = [f"{m['name']}  v{m['versions']}  in {[(i['name'], i['shape'], i['dtype']) for i in m['inputs']]}"
-             f"  out {[(o['name'], o['shape']) for o in m['outputs']]}" for m in found]
+    lines = [_model_text(m) for m in found]
     obj.emit({"models": found}, "\n".join(lines) or "no models are loaded")
+
+
+@models.command(name="reload")
+@click.pass_obj
+def models_reload(obj: Context):
+    """Ask every worker to rescan the model repository now (new versions roll out)."""
+    notified = obj.client.reload_models()
+    obj.emit({"workers_notified": notified}, f"{notified} worker(s) notified; "
+                                             "watch 'inferq models' for the new versions")
+
+
+def _model_text(model: dict) -> str:
+    if "inputs" not in model:
+        return f"{model['name']}  {model['state']}  {model.get('reason', '')}".rstrip()
+    return (f"{model['name']}  v{model['versions']}  {model['state']}"
+            f"  in {[(i['name'], i['shape'], i['dtype']) for i in model['inputs']]}"
+            f"  out {[(o['name'], o['shape']) for o in model['outputs']]}")
 
 
 @main.command()

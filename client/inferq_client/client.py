@@ -83,6 +83,10 @@ class Client:
         """The served models with their input and output signatures."""
         return protocol.read_json(self._send("GET", "/v1/models"))["models"]
 
+    def reload_models(self) -> int:
+        """Ask every worker to rescan the model repository now; how many were notified."""
+        return protocol.read_json(self._send("POST", "/v1/models:reload"))["workers_notified"]
+
     def metrics(self) -> str:
         """The Prometheus text of ``/metrics``."""
         response = self._send("GET", "/metrics")

@@ -145,6 +145,8 @@ def test_cli_submit_status_wait_predict_models_cancel(stack, sample, tmp_path):
     assert len(predictions) == 2 and len(predictions[0]) == 10
     models = json.loads(run_cli(stack, "--json", "models", check=0).stdout)["models"]
     assert "digits" in {m["name"] for m in models}
+    assert "digits  v[1]  ready" in run_cli(stack, "models", check=0).stdout
+    assert json.loads(run_cli(stack, "--json", "models", "reload", check=0).stdout)["workers_notified"] >= 3
     npy = tmp_path / "sample.npy"
     np.save(npy, np.zeros((3, 8, 8), dtype=np.uint8))
     assert len(json.loads(run_cli(stack, "predict", "digits", str(npy), check=0).stdout)) == 3

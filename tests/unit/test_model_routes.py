@@ -165,3 +165,12 @@ def test_predict_routes_are_not_mistaken_for_model_names(client, catalog):
     assert client.post("/v1/models/digits/versions/9:predict", json={"instances": [[1]]}).status_code == 404
     assert client.post("/v1/models/digits:predict", json={"instances": [digit_image()],
                                                            "signature_name": "other"}).status_code == 422
+
+
+def test_predict_reads_json_whatever_the_content_type_as_tf_serving_does(client, catalog):
+    """TF Serving's documented call is ``curl -d '{...}'``, which curl sends form-encoded."""
+    body = b'{"instances": [[1, 2]]}'
+    for content_type in ("application/x-www-form-urlencoded", "text/plain"):
+        response = client.post("/v1/models/digits:predict", data=body, content_type=content_type)
+        assert response.status_code == 422 and "expects (8, 8)" in response.get_json()["detail"]
+    assert client.post("/v1/models/digits:predict", data=body, content_type="application/xml").status_code == 415

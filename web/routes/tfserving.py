@@ -23,6 +23,10 @@ bp = Blueprint("tfserving", __name__)
 
 PREDICT_VALIDATOR = Draft202012Validator(schemas.PREDICT)
 
+TF_SERVING_MIMETYPES = ("", JSON_MIMETYPE, "application/x-www-form-urlencoded", "text/plain")
+"""TF Serving reads the body as JSON whatever its type, and its documented example is
+``curl -d '{...}'`` (form-encoded by default), so these all count as JSON here."""
+
 
 @bp.post("/v1/models/<model>:predict")
 def predict(model: str):
@@ -45,7 +49,8 @@ def predict_pinned(model: str, version: int):
 
 def _predict(model: str, signature):
     svc = services()
-    require_type(request, (JSON_MIMETYPE,))
+    if request.mimetype not in TF_SERVING_MIMETYPES:
+        require_type(request, (JSON_MIMETYPE,))
     data = read_bytes(request, svc.settings.max_body_bytes)
     body = _json_body(data, PREDICT_VALIDATOR)
     job = Job(id=new_job_id(), model=model, model_version=str(signature.version), owner=current_owner(),
