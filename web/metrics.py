@@ -56,11 +56,21 @@ class RedisMetricsCollector:
                                          labels=["model"])
         workers = GaugeMetricFamily("inferq_workers", "Inference workers with a recent heartbeat.",
                                     labels=["model"])
+        pending = GaugeMetricFamily("inferq_jobs_pending", "Jobs routed to a model version that have "
+                                    "not ended (queued, claimed or running).", labels=["model", "version"])
+        states = GaugeMetricFamily("inferq_model_version_state", "1 for each model version's current state.",
+                                   labels=["model", "version", "state"])
         for name in models:
             models_gauge.add_metric([name], self.redis.hlen(keys.model(name)))
             workers.add_metric([name], catalog.live_workers(name))
+            for version, count in sorted(catalog.pending(name).items()):
+                pending.add_metric([name, str(version)], max(0, count))
+            for version, record in sorted(catalog.states(name).items()):
+                states.add_metric([name, str(version), record["state"]], 1)
         yield models_gauge
         yield workers
+        yield pending
+        yield states
         yield from self._webhooks()
 
     def _webhooks(self):

@@ -85,3 +85,30 @@ def test_discovery_ignores_directories_that_are_not_versions(tmp_path):
     (tmp_path / "scaled" / "0").mkdir()
     (tmp_path / "scaled" / "7").mkdir()  # no model file yet
     assert [v for v, _ in discover(tmp_path)["scaled"]] == [1]
+
+
+def test_a_job_for_a_version_this_worker_is_about_to_load_waits_instead_of_failing(tmp_path):
+    """With several workers per model, web may route to a version another worker published first."""
+    import threading
+    import time
+    from dataclasses import replace
+
+    from workers.registry import ModelNotLoaded
+
+    save(build_scaled(1), tmp_path / "scaled" / "1")
+    registry = registry_for(tmp_path, reload_settle_s=3600)
+    save(build_scaled(2), tmp_path / "scaled" / "2")
+    registry.sync()  # still "settling": seen on disk, not loaded
+    assert registry.loaded() == [("scaled", 1)] and registry.expects("scaled", 2)
+
+    def load_later():
+        time.sleep(0.5)
+        registry.settings = replace(registry.settings, reload_settle_s=0)
+        registry.sync()
+
+    threading.Thread(target=load_later).start()
+    assert registry.get_or_wait("scaled", 2).signature.version == 2
+    began = time.monotonic()
+    with pytest.raises(ModelNotLoaded):
+        registry.get_or_wait("scaled", 9)  # not on disk: no wait
+    assert time.monotonic() - began < 0.5

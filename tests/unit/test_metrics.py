@@ -46,3 +46,26 @@ def test_metrics_count_submissions_outcomes_queue_depth_and_latency(redis_client
 
 def test_metrics_render_with_no_traffic(redis_client):
     assert "inferq_jobs_submitted" in families(redis_client)
+
+
+def test_pending_jobs_per_version_rise_on_submit_and_fall_once_on_any_ending(redis_client):
+    from shared.signatures import ModelCatalog, ModelState
+    from tests.unit.conftest import DIGITS
+
+    catalog = ModelCatalog(redis_client)
+    catalog.publish(DIGITS)
+    catalog.set_state("digits", 2, ModelState.FAILED, "bad file")
+    store = JobStore(redis_client, ttl_s=60)
+    jobs = [Job(id=f"p{n}", model="digits", model_version="1") for n in range(4)]
+    for job in jobs:
+        store.create(job)
+    store.succeed(jobs[0], b"[1]")
+    store.succeed(jobs[0], b"[1]")  # a redelivery's second ending changes nothing
+    store.fail(jobs[1], "E", "m")
+    store.cancel(jobs[2])
+    assert catalog.pending("digits") == {1: 1}
+    found = families(redis_client)
+    assert sample(found["inferq_jobs_pending"], "inferq_jobs_pending", model="digits", version="1") == 1
+    state = found["inferq_model_version_state"]
+    assert sample(state, "inferq_model_version_state", model="digits", version="1", state="ready") == 1
+    assert sample(state, "inferq_model_version_state", model="digits", version="2", state="failed") == 1
