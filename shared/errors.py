@@ -76,8 +76,18 @@ class InvalidInput(InferqError):
     status, slug, title = 422, "invalid-input", "Input does not fit the model"
 
 
+class TooManyRequests(InferqError):
+    """The API key is over its submission rate; retry after ``retry_after`` seconds."""
+
+    status, slug, title = 429, "too-many-requests", "Too many requests"
+
+    def __init__(self, detail: str = "", retry_after: int = 1, **extra):
+        super().__init__(detail, **extra)
+        self.retry_after = retry_after
+
+
 class Unavailable(InferqError):
-    """A dependency (Redis) is down; the client should retry after ``retry_after`` seconds."""
+    """A dependency (Redis) is down, or a model's queue is full; retry after ``retry_after`` s."""
 
     status, slug, title = 503, "unavailable", "Service unavailable"
 

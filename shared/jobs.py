@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 import orjson
 
-from shared import keys, webhooks
+from shared import keys, throughput, webhooks
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 """Upper bounds of the job latency histogram (submit to terminal state), in seconds."""
@@ -146,7 +146,8 @@ return redis.call('HGETALL', KEYS[1])
 ALREADY_FINISHED = "already-finished"
 """What ``start`` reports for a job that reached a terminal state before (a redelivery)."""
 
-# KEYS: job hash, finished-metrics hash, latency hash, webhook queue, pending hash. ARGV:
+# KEYS: job hash, finished-metrics hash, latency hash, webhook queue, pending hash,
+# throughput bucket. ARGV:
 # status, now, bucket, latency, channel, job id, metric label, webhook message ('' for
 # none), then field/value pairs. Returns 1 if it moved the job. The version's pending count
 # drops here, once per job, because only the first terminal transition gets this far. The webhook is queued in the same
@@ -160,6 +161,8 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2])
 redis.call('HDEL', KEYS[1], 'instances', 'input_npy')
 local version = redis.call('HGET', KEYS[1], 'model_version')
 if version then redis.call('HINCRBY', KEYS[5], version, -1) end
+redis.call('INCR', KEYS[6])
+redis.call('EXPIRE', KEYS[6], 120)
 for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if ARGV[8] ~= '' then redis.call('LPUSH', KEYS[4], ARGV[8]) end
 redis.call('HINCRBY', KEYS[2], ARGV[7], 1)
@@ -286,7 +289,7 @@ class JobStore:
             args.extend([name, value])
         moved = self._finish(
             keys=[keys.job(job.id), keys.METRICS_FINISHED, keys.latency_histogram(job.model),
-                  webhooks.WEBHOOK_QUEUE, keys.pending(job.model)],
+                  webhooks.WEBHOOK_QUEUE, keys.pending(job.model), throughput.bucket_key(job.model, now)],
             args=args,
             client=pipeline if pipeline is not None else self.redis,
         )

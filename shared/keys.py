@@ -43,6 +43,16 @@ def pending(model_name: str) -> str:
     return f"{PREFIX}:pending:{model_name}"
 
 
+def throughput(model_name: str, bucket: int) -> str:
+    """Counter of jobs that ended in one 10-second bucket (expires after two minutes)."""
+    return f"{PREFIX}:metrics:throughput:{model_name}:{bucket}"
+
+
+def rate_limit(owner: str) -> str:
+    """Token bucket (hash: tokens, at) limiting one API key's submissions."""
+    return f"{PREFIX}:ratelimit:{owner or '-'}"
+
+
 MODELS_RELOAD_CHANNEL = f"{PREFIX}:events:models-reload"
 """Pub/sub channel asking every worker to rescan the model repository now."""
 

@@ -35,6 +35,18 @@ class Settings:
     """Most instances one job may carry."""
     max_elements: int = 4_000_000
     """Most numbers one job may carry across all instances."""
+    max_queued_per_model: int = 100_000
+    """Unfinished jobs a model may hold before submits get 503 + Retry-After (0: no cap)."""
+    rate_limit_per_key: float = 0.0
+    """Submissions per second allowed per API key (anonymous clients share one); 0: no limit."""
+    rate_limit_burst: int = 0
+    """Submissions a key may make at once above its rate (0: twice the rate)."""
+    worker_dead_s: float = 30.0
+    """A worker silent this long is presumed dead: another worker re-queues the jobs it held."""
+    max_attempts: int = 3
+    """Times a job may be started before a worker dying under it fails it ("worker lost")."""
+    job_time_limit_s: float = 300.0
+    """Longest one forward pass may run before the worker fails its job and restarts (per model: inferq.yaml)."""
     keep_versions: int = 2
     """Newest versions of each model a worker keeps loaded (older ones are retired); ``inferq.yaml`` may override."""
     reload_interval_s: float = 2.0

@@ -20,8 +20,9 @@ def problem_response(error: InferqError) -> Response:
     """The HTTP response for one of our errors."""
     response = Response(orjson.dumps(error.to_problem()), status=error.status,
                         mimetype=PROBLEM_MIMETYPE)
-    if isinstance(error, Unavailable):
-        response.headers["Retry-After"] = str(error.retry_after)
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     if error.extra.get("location"):
         response.headers["Location"] = error.extra["location"]
     if isinstance(error, Unauthorized):

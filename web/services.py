@@ -11,16 +11,17 @@ from shared.jobs import JobStore
 from shared.queue import JobQueue
 from shared.settings import Settings
 from shared.signatures import ModelCatalog
+from web.backpressure import RateLimiter
 from web.waiter import CompletionWaiter
 
 SIGNATURE_CACHE_S = 2.0
 """How long a web process reuses a model's signatures before re-reading them."""
 
 REDIS_SOCKET_TIMEOUT_S = 5.0
+"""A stalled Redis fails a request with 503 after this long instead of hanging it."""
 
 REDIS_POOL_SIZE = 64
 """Most Redis connections one web process opens."""
-"""A stalled Redis fails a request with 503 after this long instead of hanging it."""
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Services:
     catalog: ModelCatalog
     queue: JobQueue
     waiter: CompletionWaiter
+    rate_limiter: RateLimiter
 
 
 def build_services(settings: Settings, client: redis.Redis | None = None) -> Services:
@@ -56,6 +58,7 @@ def build_services(settings: Settings, client: redis.Redis | None = None) -> Ser
         catalog=ModelCatalog(client, cache_ttl_s=SIGNATURE_CACHE_S),
         queue=JobQueue(client, store),
         waiter=CompletionWaiter(subscriber, keys.JOB_FINISHED_CHANNEL),
+        rate_limiter=RateLimiter(client, settings.rate_limit_per_key, settings.rate_limit_burst),
     )
 
 

@@ -11,6 +11,7 @@ puts them back on the queue before it takes anything new.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import defaultdict
@@ -19,6 +20,7 @@ from collections import defaultdict
 from shared import celery_message, keys
 from shared.broker import PREDICT_TASK
 from shared.jobs import ALREADY_FINISHED, Job, JobStore
+from shared.settings import Settings
 from workers.batching import BatchPolicy, Outcome, run_batched
 from workers.registry import ModelRegistry
 
@@ -48,32 +50,78 @@ return moved
 """
 
 
+# KEYS: workers zset, a dead worker's in-flight list, the queue. ARGV: worker id, cutoff.
+# Moves the list back (oldest at the queue's head) only if the worker is still silent.
+_RECLAIM = """
+local beat = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if beat and tonumber(beat) >= tonumber(ARGV[2]) then return -1 end
+local moved = 0
+while redis.call('LMOVE', KEYS[2], KEYS[3], 'RIGHT', 'RIGHT') do moved = moved + 1 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+return moved
+"""
+
+RECONCILE_INTERVAL_S = 10.0
+"""How often a consumer looks for workers of its model that stopped beating."""
+
+EXIT_TIME_LIMIT = 70
+"""Exit status of a worker that ended itself because a forward pass ran over its time limit."""
+
+
 class BatchConsumer:
     """Serves one model's queue from one worker process."""
 
     def __init__(self, client, store: JobStore, registry: ModelRegistry, model: str,
-                 worker_id: str, policy: BatchPolicy):
+                 worker_id: str, policy: BatchPolicy, settings: Settings | None = None):
         self.redis = client
         self.store = store
         self.registry = registry
         self.model = model
         self.worker_id = worker_id
         self.policy = policy
+        self.settings = settings or Settings()
         self.queue = keys.queue(model)
         self.in_flight = keys.processing(worker_id, model)
         self.stopping = threading.Event()
         self._claim = client.register_script(_CLAIM)
-        self._last_heartbeat = 0.0
+        self._reclaim = client.register_script(_RECLAIM)
+        self._last_reconcile = 0.0
         self.first_claimed_at = 0.0
+        self.busy_since: float | None = None
+        self.busy_messages: list[bytes] = []
 
     def recover(self) -> int:
-        """Put back the claims a previous life of this worker left, oldest at the queue's head."""
-        moved = 0
-        while self.redis.lmove(self.in_flight, self.queue, "RIGHT", "RIGHT") is not None:
-            moved += 1
-        if moved:
-            log.warning("re-queued %d job(s) this worker held when it last stopped", moved)
-        return moved
+        """Finish what a previous life of this worker held, one job at a time.
+
+        Its death may have been one of these jobs' doing (a poison pill), so none is put
+        back into a batch: each runs alone, and one already started ``max_attempts`` times
+        is failed as lost instead of run again. Returns how many were held.
+        """
+        held = self.redis.lrange(self.in_flight, 0, -1)
+        if held:
+            log.warning("recovering %d job(s) this worker held when it last stopped; running each alone",
+                        len(held))
+        for raw in reversed(held):  # oldest first
+            if self.stopping.is_set():
+                break
+            if not self._fail_if_lost(raw):
+                self.process([raw], time.time())
+        return len(held)
+
+    def _fail_if_lost(self, raw: bytes) -> bool:
+        """True (and acknowledged) when the job behind ``raw`` has ended or must be given up."""
+        try:
+            job = self.store.get(celery_message.job_id_of(raw, PREDICT_TASK))
+        except celery_message.MalformedMessage as exc:
+            log.error("discarding a message from %s: %s", self.in_flight, exc)
+            job = None
+        if job is not None and not job.status.is_terminal() and job.attempts < self.settings.max_attempts:
+            return False
+        if job is not None and not job.status.is_terminal():
+            log.error("job %s: its worker was lost %d times; failing it", job.id, job.attempts)
+            self.store.fail(job, "WorkerLost", _lost_message(job.attempts))
+        self.redis.lrem(self.in_flight, 1, raw)
+        return True
 
     def run_forever(self) -> None:
         """Claim, run and acknowledge batches until ``stop`` is called.
@@ -81,19 +129,21 @@ class BatchConsumer:
         Every Redis call sits inside the retry loop: a Redis restart must pause this
         consumer, never end its thread.
         """
+        threading.Thread(target=self._beat_forever, name=f"heartbeat-{self.model}", daemon=True).start()
+        threading.Thread(target=self._watch_time_limit, name=f"watchdog-{self.model}", daemon=True).start()
         recovered = False
         while not self.stopping.is_set():
             try:
                 if not recovered:
                     self.recover()
                     recovered = True
-                self.heartbeat()
+                self.reconcile()
                 messages = self.gather()
                 if messages:
                     self.process(messages, self.first_claimed_at)
             except Exception:
                 log.exception("batch loop error; retrying in %.0f s", RETRY_PAUSE_S)
-                # Whatever this batch had claimed goes back to the queue on the next round.
+                # Whatever this batch had claimed is recovered on the next round.
                 recovered = False
                 self.stopping.wait(RETRY_PAUSE_S)
         try:
@@ -106,11 +156,66 @@ class BatchConsumer:
         self.stopping.set()
 
     def heartbeat(self) -> None:
-        """Record this worker as alive for its model (throttled)."""
+        """Record this worker as alive for its model."""
+        self.redis.zadd(keys.workers(self.model), {self.worker_id: time.time()})
+
+    def _beat_forever(self) -> None:
+        """Beat from a thread of its own: a long forward pass must not look like death."""
+        while not self.stopping.is_set():
+            try:
+                self.heartbeat()
+            except Exception:
+                log.warning("heartbeat failed (Redis down?); retrying")
+            self.stopping.wait(HEARTBEAT_INTERVAL_S)
+
+    def reconcile(self) -> int:
+        """Re-queue what workers of this model hold when they have stopped beating.
+
+        A restarted worker recovers its own jobs; this covers one that never comes back.
+        Returns how many jobs were re-queued.
+        """
         now = time.time()
-        if now - self._last_heartbeat >= HEARTBEAT_INTERVAL_S:
-            self.redis.zadd(keys.workers(self.model), {self.worker_id: now})
-            self._last_heartbeat = now
+        if now - self._last_reconcile < RECONCILE_INTERVAL_S:
+            return 0
+        self._last_reconcile = now
+        cutoff = now - self.settings.worker_dead_s
+        moved = 0
+        for raw in self.redis.zrangebyscore(keys.workers(self.model), "-inf", cutoff):
+            worker = raw.decode()
+            if worker == self.worker_id:
+                continue
+            count = self._reclaim(keys=[keys.workers(self.model), keys.processing(worker, self.model), self.queue],
+                                  args=[worker, cutoff])
+            if count > 0:
+                log.warning("worker %s stopped beating; re-queued the %d job(s) it held", worker, count)
+                moved += count
+        return moved
+
+    def _watch_time_limit(self) -> None:
+        """End the process when a batch outlives the model's time limit.
+
+        A forward pass cannot be interrupted from Python, so the process exits and its
+        supervisor starts a new one. A lone job is failed first (``TimeLimitExceeded``); a
+        batch is left in the in-flight list, where the restart runs each job alone and so
+        finds the slow one.
+        """
+        while not self.stopping.wait(0.5):
+            since = self.busy_since
+            if since is None:
+                continue
+            limit = self.registry.time_limit(self.model)
+            if limit <= 0 or time.monotonic() - since <= limit:
+                continue
+            messages = list(self.busy_messages)
+            log.error("a batch of %d job(s) of %s ran over its %.0f s time limit; restarting the worker",
+                      len(messages), self.model, limit)
+            if len(messages) == 1:
+                job = self.store.get(celery_message.job_id_of(messages[0], PREDICT_TASK))
+                if job is not None:
+                    self.store.fail(job, "TimeLimitExceeded", f"the job ran over the {limit:g} s time limit "
+                                    f"of model {self.model}; its worker was restarted")
+                self.redis.lrem(self.in_flight, 1, messages[0])
+            os._exit(EXIT_TIME_LIMIT)
 
     def gather(self) -> list[bytes]:
         """Block for one message, then claim as many more as the policy allows."""
@@ -151,6 +256,14 @@ class BatchConsumer:
         ``claimed_at`` is when the batch's first message was taken: time after it, up to the
         forward pass, is the job's batch wait.
         """
+        self.busy_messages = messages
+        self.busy_since = time.monotonic()
+        try:
+            self._process(messages, claimed_at)
+        finally:
+            self.busy_since = None
+
+    def _process(self, messages: list[bytes], claimed_at: float) -> None:
         acks = []
         job_ids = []
         for raw in messages:
@@ -161,12 +274,15 @@ class BatchConsumer:
                 acks.append(raw)
         started = self.store.start_many([job_id for job_id, _ in job_ids], self.worker_id)
         groups: dict[int, list[tuple[Job, bytes]]] = defaultdict(list)
+        pipe = self.redis.pipeline(transaction=False)
         for (job_id, raw), job in zip(job_ids, started):
             if job is None or job == ALREADY_FINISHED:
                 acks.append(raw)
+            elif job.attempts > self.settings.max_attempts:  # lost that often, re-queued by a reconciler
+                self.store.fail(job, "WorkerLost", _lost_message(job.attempts - 1), pipeline=pipe)
+                acks.append(raw)
             else:
                 groups[int(job.model_version)].append((job, raw))
-        pipe = self.redis.pipeline(transaction=False)
         for version, members in groups.items():
             self._run_group(version, members, claimed_at, pipe)
             acks.extend(raw for _, raw in members)
@@ -228,3 +344,8 @@ class BatchConsumer:
             pipe.hincrby(key, bucket, 1)
             pipe.hincrby(key, "count", 1)
             pipe.hincrby(key, "sum", size)
+
+
+def _lost_message(times: int) -> str:
+    return (f"worker lost {times} times: the process running this job died each time "
+            "(a poison input, or the machine); not retried again")

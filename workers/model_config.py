@@ -16,12 +16,13 @@
     top_k: 3                # labels answered per instance
     keep_versions: 2        # newest versions kept loaded
     allow_signature_change: false  # refuse a version whose inputs differ from the serving one
+    time_limit_s: 300       # a forward pass over this fails its job and restarts the worker
 
 Anything not given falls back to the ``INFERQ_*`` defaults.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -33,7 +34,7 @@ CONFIG_FILE = "inferq.yaml"
 BATCHING_KEYS = {"max_batch_size": int, "max_delay_ms": float, "adaptive": bool}
 IMAGE_KEYS = {"size": list, "mode": str, "scale": float, "offset": float, "invert": bool}
 TOP_LEVEL_KEYS = {"description", "batching", "preprocessing", "labels", "labels_file", "top_k",
-                  "keep_versions", "allow_signature_change"}
+                  "keep_versions", "allow_signature_change", "time_limit_s"}
 IMAGE_MODES = ("L", "RGB")
 
 
@@ -52,7 +53,7 @@ class ModelConfig:
     top_k: int = 5
     keep_versions: int = 2
     allow_signature_change: bool = False
-    extra: dict = field(default_factory=dict)
+    time_limit_s: float = 300.0
 
     def public(self) -> dict:
         """What clients and web see of this config (published with the signature)."""
@@ -65,6 +66,7 @@ class ModelConfig:
             "labels": len(self.labels),
             "top_k": min(self.top_k, len(self.labels)) if self.labels else 0,
             "keep_versions": self.keep_versions,
+            "time_limit_s": self.time_limit_s,
         }
 
 
@@ -80,6 +82,9 @@ def load_config(version_dir: Path, settings: Settings) -> ModelConfig:
     for key, value in (("keep_versions", keep), ("top_k", top_k)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise InvalidModelConfig(f"{path}: {key} must be a positive integer")
+    time_limit = data.get("time_limit_s", settings.job_time_limit_s)
+    if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)) or time_limit < 0:
+        raise InvalidModelConfig(f"{path}: time_limit_s must be a number of seconds >= 0 (0: none)")
     allow_change = data.get("allow_signature_change", False)
     if not isinstance(allow_change, bool):
         raise InvalidModelConfig(f"{path}: allow_signature_change must be true or false")
@@ -91,6 +96,7 @@ def load_config(version_dir: Path, settings: Settings) -> ModelConfig:
         top_k=top_k,
         keep_versions=keep,
         allow_signature_change=allow_change,
+        time_limit_s=float(time_limit),
     )
 
 

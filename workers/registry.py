@@ -120,6 +120,13 @@ class ModelRegistry:
         newest = max(version for model, version in self._configs if model == name)
         return self._configs[(name, newest)].batching
 
+    def time_limit(self, name: str) -> float:
+        """Seconds one batch of ``name`` may run (the newest loaded version's setting)."""
+        versions = [v for (n, v) in self._configs if n == name]
+        if not versions:
+            return self.settings.job_time_limit_s
+        return self._configs[(name, max(versions))].time_limit_s
+
     def loaded(self) -> list[tuple[str, int]]:
         """``(name, version)`` of every model held."""
         return sorted(self._models)

@@ -57,7 +57,7 @@ class BatchConsumerStep(bootsteps.StartStopStep):
                 continue
             policy = registry.batch_policy(name)
             consumer = BatchConsumer(self.state.store.redis, self.state.store, registry, name,
-                                     worker_identity(self.settings), policy)
+                                     worker_identity(self.settings), policy, self.settings)
             thread = threading.Thread(target=consumer.run_forever, name=f"batch-{name}", daemon=True)
             thread.start()
             self.consumers[name] = consumer

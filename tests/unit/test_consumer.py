@@ -46,6 +46,9 @@ class OneModelRegistry:
     def batch_policy(self, name):
         return self.policy
 
+    def time_limit(self, name):
+        return 0.0
+
 
 def make_consumer(redis_client, policy=BatchPolicy(), model=None, name="digits"):
     store = JobStore(redis_client, ttl_s=60)
@@ -82,15 +85,58 @@ def test_processing_stores_results_and_acknowledges_each_message(redis_client):
     assert redis_client.llen(keys.processing("w1", "digits")) == 0
 
 
-def test_a_restarted_worker_requeues_what_it_held(redis_client):
+def test_a_restarted_worker_runs_each_job_it_held_alone(redis_client):
+    """The death may have been one job's doing: none of them goes back into a batch."""
     consumer, store, queue = make_consumer(redis_client)
-    submit(queue, "held", [[1.0]])
+    for name in ("h1", "h2", "h3"):
+        submit(queue, name, [[1.0]])
     consumer.gather()  # claimed, then the worker "dies" before processing
     assert redis_client.llen(keys.queue("digits")) == 0
-    reborn, _, _ = make_consumer(redis_client)
-    assert reborn.recover() == 1
-    reborn.process(reborn.gather(), time.time())
-    assert store.get("held").status is JobStatus.SUCCEEDED
+    model = DoublingModel()
+    reborn, _, _ = make_consumer(redis_client, model=model)
+    assert reborn.recover() == 3
+    assert model.passes == [1, 1, 1]
+    assert {store.get(n).status for n in ("h1", "h2", "h3")} == {JobStatus.SUCCEEDED}
+    assert redis_client.llen(keys.processing("w1", "digits")) == 0
+
+
+def test_a_job_whose_worker_died_max_attempts_times_fails_as_worker_lost(redis_client):
+    consumer, store, queue = make_consumer(redis_client)
+    submit(queue, "poison", [[1.0]])
+    submit(queue, "innocent", [[2.0]])
+    consumer.gather()
+    for _ in range(3):  # started three times, and each time the worker died
+        store.start("poison", "w1")
+    model = DoublingModel()
+    reborn, _, _ = make_consumer(redis_client, model=model)
+    reborn.recover()
+    poison = store.get("poison")
+    assert poison.status is JobStatus.FAILED and poison.error["type"] == "WorkerLost"
+    assert "worker lost 3 times" in poison.error["message"]
+    assert store.get("innocent").status is JobStatus.SUCCEEDED and model.passes == [1]
+
+
+def test_jobs_held_by_a_silent_worker_are_requeued_and_live_workers_are_left_alone(redis_client):
+    consumer, store, queue = make_consumer(redis_client)
+    now = time.time()
+    redis_client.zadd(keys.workers("digits"), {"dead": now - 120, "alive": now})
+    for owner in ("dead", "alive"):
+        redis_client.lpush(keys.processing(owner, "digits"), f"message-of-{owner}")
+    assert consumer.reconcile() == 1
+    assert redis_client.lrange(keys.queue("digits"), 0, -1) == [b"message-of-dead"]
+    assert redis_client.llen(keys.processing("alive", "digits")) == 1
+    assert redis_client.zscore(keys.workers("digits"), "dead") is None
+    assert consumer.reconcile() == 0  # not again before the interval
+
+
+def test_a_requeued_job_started_too_often_fails_instead_of_running(redis_client):
+    model = DoublingModel()
+    consumer, store, queue = make_consumer(redis_client, model=model)
+    submit(queue, "again", [[1.0]])
+    for _ in range(3):
+        store.start("again", "elsewhere")
+    consumer.process(consumer.gather(), time.time())
+    assert store.get("again").error["type"] == "WorkerLost" and model.passes == []
 
 
 def test_redelivered_finished_jobs_are_acknowledged_without_running(redis_client):

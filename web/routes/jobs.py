@@ -16,6 +16,7 @@ from shared.jobs import Job, new_job_id
 from shared.validation import named_inputs, validate_array
 from shared.webhooks import parse_webhook
 from web import idempotency, images
+from web.backpressure import check_queue_room
 from web.body import (JSON_MIMETYPE, MULTIPART_MIMETYPE, NPY_MIMETYPE, SUBMIT_MIMETYPES, parse_json,
                       parse_npy, prefer_wait, read_bytes, require_type, wait_seconds)
 from web.auth import current_owner
@@ -80,11 +81,19 @@ def _submit(model: str, signature):
             response.headers["Idempotent-Replayed"] = "true"
             return response
     try:
+        admit(job)  # after the idempotency check: a replay is answered even when full
         return _queue_and_answer(job)
     except Exception:
         if key is not None:
             idempotency.release(svc.redis, key, job.owner)
         raise
+
+
+def admit(job: Job) -> None:
+    """429 when the key is over its rate, 503 when the model's queue is full."""
+    svc = services()
+    svc.rate_limiter.check(job.owner, job.created_at)
+    check_queue_room(svc.redis, svc.catalog, svc.settings, job.model, job.created_at)
 
 
 def _header_webhook() -> dict | None:

@@ -16,7 +16,7 @@ from shared.errors import Conflict, GatewayTimeout, ModelFailed, NotFound
 from shared.jobs import Job, JobStatus, new_job_id
 from web.auth import current_owner
 from web.body import JSON_MIMETYPE, read_bytes, require_type
-from web.routes.jobs import MODEL_NAME, _is_finished, _json_body, json_inputs
+from web.routes.jobs import MODEL_NAME, _is_finished, _json_body, admit, json_inputs
 from web.services import services
 
 bp = Blueprint("tfserving", __name__)
@@ -55,6 +55,7 @@ def _predict(model: str, signature):
     body = _json_body(data, PREDICT_VALIDATOR)
     job = Job(id=new_job_id(), model=model, model_version=str(signature.version), owner=current_owner(),
               instances_json=json_inputs(body, signature, data))
+    admit(job)
     with svc.waiter.watching(job.id) as finished:
         svc.queue.submit(job)
         svc.waiter.wait_on(finished, svc.settings.predict_timeout_s, _is_finished(job.id), check_first=False)

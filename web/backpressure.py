@@ -1,0 +1,65 @@
+"""Saying no early: a per-model cap on queued work (503) and a per-key submission rate (429).
+
+Both answer with ``Retry-After``: the queue cap's from the backlog and the measured
+throughput (how long until there is room), the rate limit's from the token bucket.
+"""
+from __future__ import annotations
+
+import math
+
+from shared import keys, throughput
+from shared.errors import TooManyRequests, Unavailable
+from shared.settings import Settings
+from shared.signatures import ModelCatalog
+
+RETRY_AFTER_MAX_S = 300
+"""Longest ``Retry-After`` given when the queue is full (the model may be stalled)."""
+
+# KEYS[1] bucket hash. ARGV: rate per second, burst, now. Returns 0 when allowed, else the
+# seconds until a token is free (as a string, Lua numbers being truncated to integers).
+_TAKE_TOKEN = """
+local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 60)
+return tostring(wait)
+"""
+
+
+def check_queue_room(redis, catalog: ModelCatalog, settings: Settings, model: str, now: float) -> None:
+    """503 when the model already holds ``INFERQ_MAX_QUEUED_PER_MODEL`` unfinished jobs."""
+    cap = settings.max_queued_per_model
+    if cap <= 0:
+        return
+    backlog = sum(max(0, count) for count in catalog.pending(model).values())
+    if backlog < cap:
+        return
+    rate = throughput.jobs_per_second(redis, model, now)
+    wait = (backlog - cap + 1) / rate if rate > 0 else RETRY_AFTER_MAX_S
+    retry_after = int(min(RETRY_AFTER_MAX_S, max(1, math.ceil(wait))))
+    raise Unavailable(f"model {model} has {backlog} unfinished jobs, its limit; at the current "
+                      f"{rate:.1f} jobs/s there is room in about {retry_after} s",
+                      retry_after=retry_after, backlog=backlog, jobs_per_second=round(rate, 3))
+
+
+class RateLimiter:
+    """A token bucket per API key in Redis, so every web process shares one budget."""
+
+    def __init__(self, redis, per_second: float, burst: int):
+        self.per_second = per_second
+        self.burst = burst if burst > 0 else max(1, int(per_second * 2))
+        self._take = redis.register_script(_TAKE_TOKEN) if per_second > 0 else None
+
+    def check(self, owner: str, now: float) -> None:
+        """429 when ``owner`` has no token left."""
+        if self._take is None:
+            return
+        wait = float(self._take(keys=[keys.rate_limit(owner)], args=[self.per_second, self.burst, now]))
+        if wait > 0:
+            raise TooManyRequests(f"over {self.per_second:g} submissions/s for this API key",
+                                  retry_after=max(1, math.ceil(wait)))
