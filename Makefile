@@ -10,7 +10,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 STAMP_BENCH := $(VENV)/.installed-bench
 PEERS ?=
 
-.PHONY: run test test-unit test-integration model bench bench-bentoml-env clean
+.PHONY: run test test-unit test-integration test-faults model bench bench-bentoml-env clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ test-unit: $(STAMP_DEV)
 
 test-integration: $(STAMP_DEV) models/digits/1/model.keras
 	$(PY) -m pytest tests/integration
+
+# Fault injection with the no-loss oracle; writes the reliability table into bench/RESULTS.md.
+test-faults: $(STAMP_DEV) models/digits/1/model.keras
+	$(PY) -m pytest tests/faults
+	$(PY) -m bench.reliability
 
 $(STAMP_BENCH): $(STAMP_DEV) requirements/bench.txt
 	$(PY) -m pip install --quiet -r requirements/bench.txt

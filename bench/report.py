@@ -148,5 +148,8 @@ def write(bench_dir: Path, raw, runs, memory, publish, capacity, machine: str, c
     notes = bench_dir / "NOTES.md"
     if notes.exists():
         lines += [notes.read_text()]
-    (bench_dir / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    from bench.reliability import kept_section
+
+    kept = kept_section(bench_dir / "RESULTS.md")  # written by make test-faults, not by this run
+    (bench_dir / "RESULTS.md").write_text("\n".join(lines) + "\n" + kept)
     plot(bench_dir / "results.png", runs)

@@ -147,7 +147,7 @@ ALREADY_FINISHED = "already-finished"
 """What ``start`` reports for a job that reached a terminal state before (a redelivery)."""
 
 # KEYS: job hash, finished-metrics hash, latency hash, webhook queue, pending hash,
-# throughput bucket. ARGV:
+# throughput bucket, outstanding webhooks. ARGV:
 # status, now, bucket, latency, channel, job id, metric label, webhook message ('' for
 # none), then field/value pairs. Returns 1 if it moved the job. The version's pending count
 # drops here, once per job, because only the first terminal transition gets this far. The webhook is queued in the same
@@ -164,7 +164,10 @@ if version then redis.call('HINCRBY', KEYS[5], version, -1) end
 redis.call('INCR', KEYS[6])
 redis.call('EXPIRE', KEYS[6], 120)
 for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if ARGV[8] ~= '' then redis.call('LPUSH', KEYS[4], ARGV[8]) end
+if ARGV[8] ~= '' then
+  redis.call('LPUSH', KEYS[4], ARGV[8])
+  redis.call('ZADD', KEYS[7], ARGV[2], ARGV[6] .. '|completed')
+end
 redis.call('HINCRBY', KEYS[2], ARGV[7], 1)
 redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
 redis.call('HINCRBY', KEYS[3], 'count', 1)
@@ -252,6 +255,7 @@ class JobStore:
             for job in announce:
                 pipe.set(keys.webhook_open(job.id, "started"), 1, ex=self.ttl_s)
                 pipe.lpush(webhooks.WEBHOOK_QUEUE, webhooks.delivery_message(job.id, "started"))
+                pipe.zadd(keys.WEBHOOK_OUTSTANDING, {webhooks.outstanding_member(job.id, "started"): time.time()})
             pipe.execute()
         return started
 
@@ -289,7 +293,8 @@ class JobStore:
             args.extend([name, value])
         moved = self._finish(
             keys=[keys.job(job.id), keys.METRICS_FINISHED, keys.latency_histogram(job.model),
-                  webhooks.WEBHOOK_QUEUE, keys.pending(job.model), throughput.bucket_key(job.model, now)],
+                  webhooks.WEBHOOK_QUEUE, keys.pending(job.model), throughput.bucket_key(job.model, now),
+                  keys.WEBHOOK_OUTSTANDING],
             args=args,
             client=pipeline if pipeline is not None else self.redis,
         )

@@ -91,6 +91,13 @@ METRICS_WEBHOOKS = f"{PREFIX}:metrics:webhooks"
 WEBHOOK_LATENCY = f"{PREFIX}:metrics:webhook-latency"
 """Hash of delivery-attempt duration bucket counts (plus ``sum`` and ``count``)."""
 
+WEBHOOK_OUTSTANDING = f"{PREFIX}:webhooks:outstanding"
+"""Sorted set: ``job|event`` -> when its delivery was last queued (or its retry is due).
+
+Added in the same step that queues a delivery and removed when the delivery reaches a final
+outcome; an entry left behind for ``INFERQ_WEBHOOK_LOST_AFTER_S`` lost its message (a broker
+connection that died between pop and acknowledgement) and is queued again."""
+
 DEAD_WEBHOOKS = f"{PREFIX}:webhooks:dead"
 """List of deliveries that exhausted their retries (newest first, bounded)."""
 

@@ -105,6 +105,8 @@ class Settings:
     """Signing secret, ``whsec_<base64>``; ``make run`` generates one into the data folder."""
     webhook_schedule_s: str = "5,30,120,600,1800,3600,10800,21600,21600,21600"
     """Seconds before each retry (jittered by +-20%); about 24 hours in all."""
+    webhook_lost_after_s: float = 120.0
+    """A delivery neither finished nor scheduled this long after it was queued is queued again."""
     webhook_timeout_s: float = 10.0
     """Total time one delivery attempt may take."""
     webhook_connect_timeout_s: float = 5.0

@@ -75,6 +75,11 @@ def webhook_id(job_id: str, event: str) -> str:
     return f"msg_{job_id}_{event}"
 
 
+def outstanding_member(job_id: str, event: str) -> str:
+    """How a queued delivery is named in ``keys.WEBHOOK_OUTSTANDING``."""
+    return f"{job_id}|{event}"
+
+
 def delivery_message(job_id: str, event: str, attempt: int = 1) -> bytes:
     """The Celery message asking the webhook worker to send ``event`` for ``job_id``."""
     from shared.celery_message import encode_call

@@ -69,6 +69,7 @@ class Deliverer:
         job = self.store.get_public(job_id)
         if job is None or job.webhook is None:
             log.warning("webhook for job %s dropped: the job is gone or has no webhook", job_id)
+            self.redis.zrem(keys.WEBHOOK_OUTSTANDING, webhooks.outstanding_member(job_id, event))
             return None
         if event == "completed" and self.redis.exists(keys.webhook_open(job_id, "started")):
             self.schedule_retry(job_id, event, attempt, ORDER_RECHECK_S)
@@ -89,7 +90,11 @@ class Deliverer:
     def schedule_retry(self, job_id: str, event: str, attempt: int, delay_s: float) -> None:
         """Keep the next attempt in Redis until it is due."""
         message = webhooks.delivery_message(job_id, event, attempt)
-        self.redis.zadd(keys.WEBHOOK_SCHEDULE, {message: time.time() + delay_s})
+        due = time.time() + delay_s
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zadd(keys.WEBHOOK_SCHEDULE, {message: due})
+        pipe.zadd(keys.WEBHOOK_OUTSTANDING, {webhooks.outstanding_member(job_id, event): due})
+        pipe.execute()
 
     def _record(self, job_id, event, msg_id, attempt, url, result: AttemptResult, outcome) -> None:
         entry = {"event": event, "webhook_id": msg_id, "attempt": attempt, "url": url,
@@ -106,6 +111,7 @@ class Deliverer:
         pipe.hincrbyfloat(keys.WEBHOOK_LATENCY, "sum", result.duration_s)
         if outcome != "retrying":
             pipe.delete(keys.webhook_open(job_id, event))
+            pipe.zrem(keys.WEBHOOK_OUTSTANDING, webhooks.outstanding_member(job_id, event))
         if outcome == "dead":
             pipe.lpush(keys.DEAD_WEBHOOKS, orjson.dumps({**entry, "job_id": job_id}))
             pipe.ltrim(keys.DEAD_WEBHOOKS, 0, DEAD_LIST_LENGTH - 1)

@@ -111,3 +111,26 @@ def test_delivery_messages_decode_as_celery_calls():
     assert envelope["headers"]["task"] == webhooks.DELIVER_TASK
     assert envelope["properties"]["delivery_info"]["routing_key"] == webhooks.WEBHOOK_QUEUE
     assert envelope["content-type"] == "application/json"
+
+
+def test_a_queued_delivery_stays_outstanding_until_its_final_outcome(redis_client, settings, answers):
+    finished_job(redis_client)
+    assert redis_client.zscore(keys.WEBHOOK_OUTSTANDING, "j1|completed") is not None
+    answers["results"] = [AttemptResult(status=503, duration_s=0.01), AttemptResult(status=200, duration_s=0.01)]
+    deliverer = webhook_delivery.Deliverer(settings, redis_client)
+    assert deliverer.deliver("j1", "completed", "msg_j1_completed", 1) == "retrying"
+    [(_, due)] = redis_client.zrange(keys.WEBHOOK_SCHEDULE, 0, -1, withscores=True)
+    assert redis_client.zscore(keys.WEBHOOK_OUTSTANDING, "j1|completed") == due
+    assert deliverer.deliver("j1", "completed", "msg_j1_completed", 2) == "delivered"
+    assert redis_client.zscore(keys.WEBHOOK_OUTSTANDING, "j1|completed") is None
+
+
+def test_a_delivery_whose_message_was_lost_is_queued_again_with_the_same_id(redis_client):
+    finished_job(redis_client)
+    redis_client.delete(webhooks.WEBHOOK_QUEUE)  # the broker connection died between pop and ack
+    scheduler = RetryScheduler(redis_client, lost_after_s=60)
+    now = redis_client.zscore(keys.WEBHOOK_OUTSTANDING, "j1|completed")
+    assert scheduler.requeue_lost(now + 30) == 0  # not yet: it may still be on its way
+    assert scheduler.requeue_lost(now + 61) == 1
+    assert queued_deliveries(redis_client) == [["j1", "completed", "msg_j1_completed", 1]]
+    assert redis_client.zscore(keys.WEBHOOK_OUTSTANDING, "j1|completed") == now + 61

@@ -1,0 +1,61 @@
+"""Write the fault suite's results (``make test-faults``) into bench/RESULTS.md as a table.
+
+The section sits between two markers so ``make bench`` keeps it and this replaces only it.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+RESULTS_JSON = BENCH / ".work" / "reliability.json"
+START, END = "<!-- reliability:start -->", "<!-- reliability:end -->"
+
+
+def kept_section(results_md: Path) -> str:
+    """The reliability section of an existing RESULTS.md, markers included ('' if none)."""
+    if not results_md.exists():
+        return ""
+    text = results_md.read_text()
+    if START not in text or END not in text:
+        return ""
+    return text[text.index(START):text.index(END) + len(END)] + "\n"
+
+
+def render(rows: list[dict]) -> str:
+    lines = [START, "## Reliability (fault injection)", "",
+             f"Produced by `make test-faults` on {time.strftime('%Y-%m-%d')}: each fault injected under load "
+             "through nginx, then every job that got a 202 checked by the no-loss oracle "
+             "(tests/faults/harness.py). *Ran twice*: jobs started more than once (a fault may make a job "
+             "run again; its result and webhook are still stored and sent once). *Recovery*: from the "
+             "fault (or the end of the load) until the last accepted job ended.", "",
+             "| fault | accepted | in flight at fault | lost | ran twice | failed | recovery s | other answers |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in sorted(rows, key=lambda r: int(r["fault"].split(".")[0])):
+        refused = ", ".join(f"{code}: {n}" for code, n in row["refused"].items()) or "none"
+        lines.append(f"| {row['fault']} | {row['accepted']} | {row['in_flight_at_fault']} | {row['lost']} | "
+                     f"{row['ran_twice']} | {row['failed']} | {row['recovery_s']} | {refused} |")
+    lines += ["", "Failed jobs are the ones the fault was about (the poison pill, the job over its time "
+              "limit); every other accepted job succeeded.", END]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    if not RESULTS_JSON.exists():
+        print("no fault results yet: run make test-faults", file=sys.stderr)
+        return 1
+    rows = json.loads(RESULTS_JSON.read_text())
+    results_md = BENCH / "RESULTS.md"
+    text = results_md.read_text() if results_md.exists() else "# Benchmark results\n"
+    old = kept_section(results_md)
+    section = render(rows)
+    text = text.replace(old.rstrip("\n"), section.rstrip("\n")) if old else text.rstrip("\n") + "\n\n" + section
+    results_md.write_text(text)
+    print(f"wrote the reliability table ({len(rows)} faults) into {results_md}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
