@@ -49,6 +49,8 @@ class Load:
         self.webhook_url = webhook_url
         self.concurrency = concurrency
         self.accepted: list[str] = []
+        self.accepted_at: dict[str, float] = {}
+        """When each accepted job's 202 arrived (time.time())."""
         self.answers: dict[int, int] = {}
         self.errors: list[str] = []
         self.lock = threading.Lock()
@@ -75,6 +77,7 @@ class Load:
             if response.status_code == 202:
                 job_id = response.json()["id"]
                 self.accepted.append(job_id)
+                self.accepted_at[job_id] = time.time()
                 return job_id
         return None
 

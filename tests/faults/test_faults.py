@@ -161,14 +161,55 @@ def test_a_redis_restart_with_a_thousand_jobs_queued_keeps_them_all(fault_stack,
 
 def test_sigkill_of_redis_right_after_a_burst_loses_no_acknowledged_job(fault_stack, receiver, oracle):
     report = Report("7. SIGKILL Redis right after a burst (appendfsync always)")
+    for name in WORKERS:  # the jobs stay queued: only Redis' disk has them when it dies
+        fault_stack.supervisorctl("stop", name)
     load = Load(fault_stack.url, receiver.url, concurrency=16)
     ids = load.burst("digits", digit, 300)
     report.in_flight_at_fault = oracle.in_flight()
     os.kill(pid_of(fault_stack, "redis"), signal.SIGKILL)
     wait_until(lambda: _pid(fault_stack, "redis"), 30, "redis to be restarted")
-    oracle.redis = type(oracle.redis).from_url(fault_stack.redis_url())
+    for name in WORKERS:
+        fault_stack.supervisorctl("start", name)
     oracle.check(report, ids, faults=1, deadline_s=120)
     assert_no_5xx(load)
+
+
+def test_with_everysec_a_redis_crash_loses_at_most_the_last_seconds_of_jobs(fault_stack, receiver, oracle):
+    """Not a guarantee but a measurement: the window ``appendfsync everysec`` trades for speed."""
+    report = Report("7b. SIGKILL Redis under load with appendfsync everysec (measured)")
+    for name in WORKERS:
+        fault_stack.supervisorctl("stop", name)
+    oracle.redis.config_set("appendfsync", "everysec")
+    load = Load(fault_stack.url, receiver.url, concurrency=16)
+    load.start_steady("digits", digit, pause_s=0.0)
+    time.sleep(3)
+    report.in_flight_at_fault = oracle.in_flight()
+    killed_at = time.time()
+    os.kill(pid_of(fault_stack, "redis"), signal.SIGKILL)  # restarts with the config file: always
+    time.sleep(1)
+    load.stop()
+    wait_until(lambda: _pid(fault_stack, "redis"), 30, "redis to be restarted")
+    wait_until(lambda: _ping(oracle), 30, "redis to answer")
+    acknowledged = [i for i in load.accepted if load.accepted_at[i] <= killed_at]
+    lost = [i for i in acknowledged if not oracle.redis.exists(f"inferq:job:{i}")]
+    window = killed_at - min((load.accepted_at[i] for i in lost), default=killed_at)
+    report.accepted, report.lost = len(acknowledged), len(lost)
+    report.recovery_s = round(window, 2)
+    report.refused = {"lost window s": round(window, 2)}
+    from tests.faults.harness import record
+
+    record(report)
+    for name in WORKERS:
+        fault_stack.supervisorctl("start", name)
+    assert window <= 2.5, f"{len(lost)} acknowledged jobs lost over {window:.2f} s"
+    assert oracle.redis.config_get("appendfsync")["appendfsync"] == "always"
+
+
+def _ping(oracle) -> bool:
+    try:
+        return bool(oracle.redis.ping())
+    except Exception:
+        return False
 
 
 def test_a_worker_stopped_for_thirty_seconds_leaves_nothing_running(fault_stack, receiver, oracle):
