@@ -118,7 +118,9 @@ def write_nginx_conf(settings: Settings, data: Path) -> Path:
         "INFERQ_LISTEN": f"{settings.bind_host}:{settings.port}",
         "INFERQ_MAX_BODY_BYTES": str(settings.max_body_bytes),
         "INFERQ_PROXY_READ_TIMEOUT_S": str(int(settings.wait_cap_s) + 30),
-    })
+        "INFERQ_NGINX_RATE_PER_S": str(settings.nginx_rate_per_s),
+        "INFERQ_NGINX_BURST": str(settings.nginx_burst),
+    }) + _ops_server(settings)
     tmp = data / "nginx" / "tmp"
     user = ""
     if os.geteuid() == 0:
@@ -147,6 +149,25 @@ http {{
 }}
 """)
     return conf
+
+
+def _ops_server(settings: Settings) -> str:
+    """With ``INFERQ_OPS_LISTEN``, a second listener serving only the health and metrics routes."""
+    if not settings.ops_listen:
+        return ""
+    return f"""
+server {{
+    listen {settings.ops_listen};
+    server_tokens off;
+    location ~ ^/(healthz|readyz|metrics)$ {{
+        proxy_pass http://inferq_web;
+    }}
+    location / {{
+        default_type application/problem+json;
+        return 404 '{{"type":"https://inferq.dev/problems/not-found","title":"Not found","status":404,"detail":"this listener serves /healthz, /readyz and /metrics only"}}';
+    }}
+}}
+"""
 
 
 def worker_groups(settings: Settings, models: list[str]) -> list[list[str]]:

@@ -115,7 +115,12 @@ MODEL_VERSION = {
 }
 
 MODEL["properties"]["state"] = {"enum": STATES}
-MODEL["properties"]["version_states"] = {"type": "array", "items": MODEL_VERSION}
+VERSION_STATE = {"type": "object",
+                 "properties": {"version": {"type": "integer"}, "state": {"enum": STATES},
+                                "reason": {"type": "string"}},
+                 "required": ["version", "state"]}
+
+MODEL["properties"]["version_states"] = {"type": "array", "items": VERSION_STATE}
 MODEL["properties"]["model_version_status"] = {
     "type": "array", "description": "TF Serving's model status, for its clients."}
 

@@ -35,6 +35,12 @@ class Settings:
     """Most instances one job may carry."""
     max_elements: int = 4_000_000
     """Most numbers one job may carry across all instances."""
+    nginx_rate_per_s: int = 2000
+    """Requests per second nginx accepts from one client address (429 beyond the burst)."""
+    nginx_burst: int = 4000
+    """Requests above that rate nginx lets through at once before answering 429."""
+    ops_listen: str = ""
+    """``host:port`` of a second nginx listener serving only /healthz, /readyz and /metrics."""
     max_queued_per_model: int = 100_000
     """Unfinished jobs a model may hold before submits get 503 + Retry-After (0: no cap)."""
     rate_limit_per_key: float = 0.0

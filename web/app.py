@@ -5,11 +5,18 @@ import logging
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import BaseConverter
 
 from shared.settings import Settings
 from web import auth, problems
 from web.routes import deliveries, health, jobs, models, tfserving
 from web.services import build_services
+
+
+class ModelNameConverter(BaseConverter):
+    """A path segment without ':', so ``/v1/models/digits:predict`` never reads as a model name."""
+
+    regex = r"[^/:]+"
 
 
 def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
@@ -18,6 +25,7 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
+    app.url_map.converters["name"] = ModelNameConverter
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     # nginx sits in front: trust one hop of X-Forwarded-* headers.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)

@@ -7,6 +7,7 @@ return someone else's predictions.
 from __future__ import annotations
 
 import hashlib
+import re
 
 import orjson
 
@@ -24,10 +25,14 @@ def request_hash(model: str, version: str, body: bytes, headers: dict[str, str])
     return digest.hexdigest()
 
 
+KEY_PATTERN = f"^[\\x20-\\x7e]{{1,{MAX_KEY_LENGTH}}}$"
+"""Printable ASCII, as published in /openapi.json (header values beyond ASCII decode ambiguously)."""
+
+
 def check_key(key: str) -> str:
     """A usable key, or 400."""
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters")
+    if not re.fullmatch(KEY_PATTERN, key):
+        raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters")
     return key
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 from shared.schemas import COMPONENTS
+from web import idempotency
 
 PROBLEM_TYPES = {
     "400": "Malformed JSON (NaN and Infinity included) or query parameter",
@@ -41,19 +42,40 @@ WAIT = {"name": "wait", "in": "query", "required": False,
 VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
                    "description": "Replays return the original job for 24 h; another body with the same key is 409.",
-                   "schema": {"type": "string", "maxLength": 255}}
+                   "schema": {"type": "string", "pattern": idempotency.KEY_PATTERN}}
 PREFER = {"name": "Prefer", "in": "header", "required": False,
           "description": "`wait=S`: answer 200 with the finished job if it ends within S seconds.",
           "schema": {"type": "string"}}
 
 
-def document() -> dict:
-    """The whole OpenAPI document."""
+def example_for(signature) -> dict:
+    """An example drawn from a served model: its name, version and one all-zero instance."""
+    def zeros(shape):
+        return 0.0 if not shape else [zeros(shape[1:]) for _ in range(shape[0] or 1)]
+
+    if len(signature.inputs) == 1:
+        instance = zeros(signature.inputs[0].instance_shape)
+    else:
+        instance = {spec.name: zeros(spec.instance_shape) for spec in signature.inputs}
+    return {"model": signature.name, "version": signature.version, "instance": instance}
+
+
+def document(example: dict | None = None) -> dict:
+    """The whole OpenAPI document; ``example`` (from ``example_for``) fills in examples that
+    fit a model this deployment serves, so readers and API fuzzers start from a valid call."""
+    model_param, version_param = dict(MODEL), dict(VERSION)
+    submit_body = {"schema": _ref("Submit")}
+    predict_body = {"schema": _ref("Predict")}
+    if example is not None:
+        model_param["example"] = example["model"]
+        version_param["example"] = example["version"]
+        submit_body["example"] = {"instances": [example["instance"]]}
+        predict_body["example"] = {"instances": [example["instance"]]}
     submit = {
         "operationId": "submitJob", "summary": "Submit an inference job", "tags": ["jobs"],
-        "parameters": [MODEL, PREFER, IDEMPOTENCY_KEY],
+        "parameters": [model_param, PREFER, IDEMPOTENCY_KEY],
         "requestBody": {"required": True, "content": {
-            "application/json": {"schema": _ref("Submit")},
+            "application/json": submit_body,
             "application/x-npy": {"schema": {"type": "string", "contentMediaType": "application/x-npy",
                                              "description": "One .npy array; first axis: instances."}},
             "multipart/form-data": {"schema": {
@@ -67,20 +89,22 @@ def document() -> dict:
                                         "CancelJob": {"operationId": "cancelJob",
                                                       "parameters": {"job_id": "$response.body#/id"}},
                                         "ListDeliveries": {"operationId": "listDeliveries",
-                                                           "parameters": {"job_id": "$response.body#/id"}}}},
+                                                           "parameters": {"job_id": "$response.body#/id"}},
+                                        "Redeliver": {"operationId": "redeliver",
+                                                      "parameters": {"job_id": "$response.body#/id"}}}},
                       "200": _json("Job", "Finished within the Prefer: wait time"),
                       **_problems("400", "404", "409", "413", "415", "422", "503")},
     }
     pinned = {**submit, "operationId": "submitPinnedJob", "summary": "Submit a job to one model version",
-              "parameters": [MODEL, VERSION, PREFER, IDEMPOTENCY_KEY]}
+              "parameters": [model_param, version_param, PREFER, IDEMPOTENCY_KEY]}
     predict = {
         "operationId": "predict", "summary": "TF Serving-compatible predict (queued, waits for the result)",
-        "tags": ["tf-serving"], "parameters": [MODEL],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Predict")}}},
+        "tags": ["tf-serving"], "parameters": [model_param],
+        "requestBody": {"required": True, "content": {"application/json": predict_body}},
         "responses": {"200": _json("PredictResponse", "predictions (rows) or outputs (columns)"),
                       **_problems("400", "404", "409", "413", "415", "422", "503", "504")},
     }
-    predict_pinned = {**predict, "operationId": "predictPinned", "parameters": [MODEL, VERSION],
+    predict_pinned = {**predict, "operationId": "predictPinned", "parameters": [model_param, version_param],
                       "summary": "TF Serving-compatible predict with one model version"}
     paths = {
         "/v1/models/{model}:predict": {"post": predict},
@@ -94,7 +118,7 @@ def document() -> dict:
         "/v1/models/{model}/versions/{version}": {"get": {
             "operationId": "getModelVersion", "summary": "One model version: signature, config, state",
             "tags": ["models"],
-            "parameters": [MODEL, VERSION],
+            "parameters": [model_param, version_param],
             "responses": {"200": _json("ModelVersion", "The version"), **_problems("404", "503")}}},
         "/v1/jobs/{job_id}": {
             "get": {"operationId": "getJob", "summary": "Read (or long-poll) a job", "tags": ["jobs"],
@@ -116,7 +140,7 @@ def document() -> dict:
             "operationId": "listModels", "summary": "Served models with their signatures", "tags": ["models"],
             "responses": {"200": _json("ModelList", "Models"), **_problems("503")}}},
         "/v1/models/{model}": {"get": {
-            "operationId": "getModel", "summary": "One model", "tags": ["models"], "parameters": [MODEL],
+            "operationId": "getModel", "summary": "One model", "tags": ["models"], "parameters": [model_param],
             "responses": {"200": _json("Model", "The model"), **_problems("404", "503")}}},
         "/healthz": {"get": {"operationId": "healthz", "summary": "Process alive", "tags": ["operations"],
                              "responses": {"200": _json("Health", "Alive")}}},

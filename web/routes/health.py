@@ -37,8 +37,10 @@ def prometheus_metrics():
 
 @bp.get("/openapi.json")
 def openapi_document():
-    """The OpenAPI 3.1 document of this API."""
-    return json_response(openapi.document())
+    """The OpenAPI 3.1 document of this API, with examples fitting a model served here."""
+    catalog = services().catalog
+    served = [latest for latest in (catalog.latest(name) for name in catalog.names()) if latest is not None]
+    return json_response(openapi.document(openapi.example_for(served[0]) if served else None))
 
 
 @bp.get("/docs")

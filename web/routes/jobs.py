@@ -35,7 +35,7 @@ DETAIL_LIMIT = 500
 """Longest schema-error detail echoed back (values can be huge)."""
 
 
-@bp.post("/v1/models/<model>/jobs")
+@bp.post("/v1/models/<name:model>/jobs")
 def submit(model: str):
     """Validate instances against the newest version's signature, then store and queue the job."""
     svc = services()
@@ -45,7 +45,7 @@ def submit(model: str):
     return _submit(model, signature)
 
 
-@bp.post("/v1/models/<model>/versions/<int:version>/jobs")
+@bp.post("/v1/models/<name:model>/versions/<int:version>/jobs")
 def submit_pinned(model: str, version: int):
     """Like ``submit``, but served by exactly ``version``."""
     svc = services()

@@ -39,7 +39,7 @@ def reload_models():
     return json_response({"workers_notified": notified}, status=202)
 
 
-@bp.get("/v1/models/<model>")
+@bp.get("/v1/models/<name:model>")
 def get_model(model: str):
     """One model with its versions' states and live worker count, or 404."""
     catalog = services().catalog
@@ -50,7 +50,7 @@ def get_model(model: str):
     return json_response(described)
 
 
-@bp.get("/v1/models/<model>/versions/<int:version>")
+@bp.get("/v1/models/<name:model>/versions/<int:version>")
 def get_version(model: str, version: int):
     """One version: its signature and config when ready, else its state and reason."""
     catalog = services().catalog

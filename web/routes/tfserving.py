@@ -28,7 +28,7 @@ TF_SERVING_MIMETYPES = ("", JSON_MIMETYPE, "application/x-www-form-urlencoded", 
 ``curl -d '{...}'`` (form-encoded by default), so these all count as JSON here."""
 
 
-@bp.post("/v1/models/<model>:predict")
+@bp.post("/v1/models/<name:model>:predict")
 def predict(model: str):
     """Predict with the newest ready version."""
     signature = services().catalog.latest(model) if MODEL_NAME.match(model) else None
@@ -37,7 +37,7 @@ def predict(model: str):
     return _predict(model, signature)
 
 
-@bp.post("/v1/models/<model>/versions/<int:version>:predict")
+@bp.post("/v1/models/<name:model>/versions/<int:version>:predict")
 def predict_pinned(model: str, version: int):
     """Predict with exactly ``version``."""
     signature = services().catalog.version(model, version) if MODEL_NAME.match(model) else None
