@@ -75,3 +75,33 @@ def test_a_worker_killed_mid_batch_loses_none_of_its_jobs(stack, http, digits):
     assert client.llen(in_flight) == 0
     log = (stack.data_dir / "logs" / "worker-digits.log").read_text()
     assert "re-queued" in log and "this worker held when it last stopped" in log
+
+
+def test_a_pickled_message_in_a_model_queue_is_discarded_and_logged_never_unpickled(stack, http, tmp_path):
+    """A message in Celery's pickle format whose body would create a file when unpickled."""
+    import base64
+    import pickle
+
+    import orjson
+
+    marker = tmp_path / "unpickled"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    body = base64.b64encode(pickle.dumps(((Exploit(),), {}, {}))).decode()
+    message = orjson.dumps({"body": body, "content-type": "application/x-python-serialize",
+                            "content-encoding": "binary", "headers": {"task": "inferq.predict", "id": "evil"},
+                            "properties": {"delivery_tag": "evil", "body_encoding": "base64"}})
+    client = redis.Redis.from_url(stack.redis_url())
+    client.lpush(keys.queue("digits"), message)
+    log = stack.data_dir / "logs" / "worker-digits.log"
+    deadline = time.monotonic() + 20
+    while "application/x-python-serialize" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "discarding a message" in log.read_text() and "x-python-serialize" in log.read_text()
+    assert not marker.exists()
+    assert client.llen(keys.queue("digits")) == 0
+    job = submit(http, stack.url, "digits", [[[0.0] * 8] * 8]).json()
+    assert wait_for(http, stack.url, job["id"])["status"] == "succeeded"  # the queue keeps flowing

@@ -68,3 +68,15 @@ def test_instances_that_do_not_fit_are_422(stack, http, instances):
 def test_unknown_route_and_method_are_problems(stack, http):
     assert_problem(http.get(f"{stack.url}/nothing-here"), 404)
     assert_problem(http.put(f"{stack.url}/v1/models"), 405)
+
+
+def test_too_many_instances_are_422_before_anything_is_queued(stack, http):
+    import redis
+
+    from shared.signatures import ModelCatalog
+
+    catalog = ModelCatalog(redis.Redis.from_url(stack.redis_url()))
+    before = catalog.pending("digits")
+    too_many = assert_problem(submit(http, stack.url, "digits", [[[0] * 8] * 8] * 1025), 422)
+    assert "1025 instances exceed the limit of 1024" in too_many["detail"]
+    assert catalog.pending("digits") == before
