@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from shared.settings import Settings  # noqa: E402
+from workers import autoscaler  # noqa: E402
+from workers.layout import programs as worker_programs  # noqa: E402
 from workers.registry import discover  # noqa: E402
 
 READY_TIMEOUT_S = 180.0
@@ -170,17 +172,6 @@ server {{
 """
 
 
-def worker_groups(settings: Settings, models: list[str]) -> list[list[str]]:
-    """The models each worker process serves: ``INFERQ_WORKER_GROUPS``, then one per model."""
-    groups, grouped = [], set()
-    for spec in filter(None, (g.strip() for g in settings.worker_groups.split(","))):
-        members = [m for m in spec.split("+") if m in models and m not in grouped]
-        if members:
-            groups.append(members)
-            grouped.update(members)
-    return groups + [[m] for m in models if m not in grouped]
-
-
 def write_supervisor_conf(settings: Settings, data: Path, models: list[str], nginx: str | None,
                           own_redis: bool) -> Path:
     """One program per process: redis, a worker per model, gunicorn, nginx."""
@@ -188,18 +179,24 @@ def write_supervisor_conf(settings: Settings, data: Path, models: list[str], ngi
     programs = []
     if own_redis:
         programs.append(_program("redis", f"redis-server {data / 'redis.conf'}", 10))
-    for group in worker_groups(settings, models):
+    layout = worker_programs(settings, models)
+    scaling = autoscaler.policies(settings, layout) if settings.autoscale else {}
+    for program, group in layout.items():
         # A stable id per process: a restarted worker re-queues the jobs it held.
         extra = {}
-        name = "+".join(group)
-        worker_id = f"worker-{name}@{socket.gethostname()}"
-        if settings.workers_per_model > 1:
-            extra = {"numprocs": settings.workers_per_model,
-                     "process_name": "%(program_name)s-%(process_num)d"}
-            worker_id = f"worker-{name}-%(process_num)d@{socket.gethostname()}"
-        programs.append(_program(f"worker-{name}", f"{sys.executable} -m workers {' '.join(group)}", 20,
+        worker_id = f"{program}@{socket.gethostname()}"
+        count = scaling[program].max if settings.autoscale else settings.workers_per_model
+        if settings.autoscale or count > 1:
+            extra = {"numprocs": max(1, count), "process_name": "%(program_name)s-%(process_num)d"}
+            worker_id = f"{program}-%(process_num)d@{socket.gethostname()}"
+        if settings.autoscale:
+            extra["autostart"] = "false"  # the autoscaler starts them
+        programs.append(_program(program, f"{sys.executable} -m workers {' '.join(group)}", 20,
                                  stopwaitsecs=130, killasgroup="true",
                                  environment=f'INFERQ_WORKER_ID="{worker_id}"', **extra))
+    if settings.autoscale:
+        programs.append(_program("autoscaler", f"{sys.executable} -m workers.autoscaler", 22, stopwaitsecs=10,
+                                 environment=f'INFERQ_SUPERVISOR_URL="unix://{data / "supervisor.sock"}"'))
     programs.append(_program("webhooks", f"{sys.executable} -m workers.webhook_worker", 25,
                              stopwaitsecs=40))
     programs.append(_program("web", f"{bin_dir / 'gunicorn'} -c web/gunicorn.conf.py web.wsgi:app", 30,
@@ -240,12 +237,13 @@ def _open_files_limit(wanted: int = 16384) -> int:
 
 
 def _program(name: str, command: str, priority: int, **extra) -> str:
+    autostart = extra.pop("autostart", "true")
     lines = [
         f"\n[program:{name}]",
         f"command={command}",
         f"directory={ROOT}",
         f"priority={priority}",
-        "autostart=true",
+        f"autostart={autostart}",
         "autorestart=true",
         "startsecs=1",
         "startretries=100",

@@ -53,6 +53,9 @@ def rate_limit(owner: str) -> str:
     return f"{PREFIX}:ratelimit:{owner or '-'}"
 
 
+AUTOSCALER_DESIRED = f"{PREFIX}:autoscaler:desired"
+"""Hash: worker program -> the worker count the local autoscaler last decided."""
+
 MODELS_RELOAD_CHANNEL = f"{PREFIX}:events:models-reload"
 """Pub/sub channel asking every worker to rescan the model repository now."""
 

@@ -102,6 +102,9 @@ MODEL = {
 }
 
 MODEL["properties"]["workers"] = {"type": "integer", "description": "Workers with a recent heartbeat."}
+MODEL["properties"]["backlog"] = {"type": "integer", "description": "Jobs queued, claimed or running."}
+MODEL["properties"]["oldest_queued_age_s"] = {"type": "number", "description": "Wait of the oldest queued job."}
+MODEL["properties"]["jobs_per_second"] = {"type": "number", "description": "Jobs ended per second, last 30-40 s."}
 
 STATES = ["loading", "ready", "failed", "retiring", "retired"]
 

@@ -41,6 +41,22 @@ class Settings:
     """Requests above that rate nginx lets through at once before answering 429."""
     ops_listen: str = ""
     """``host:port`` of a second nginx listener serving only /healthz, /readyz and /metrics."""
+    autoscale: bool = True
+    """``make run`` starts worker processes on demand (workers/autoscaler.py); false: a fixed count."""
+    autoscale_min: int = 1
+    """Fewest worker processes per model (0 allows scaling to zero)."""
+    autoscale_max: int = 2
+    """Most worker processes per model."""
+    autoscale_target_backlog: int = 32
+    """Unfinished jobs one worker process is meant to carry; more adds workers."""
+    autoscale_up_cooldown_s: float = 5.0
+    """Least time between two scaling changes when adding workers (none from zero)."""
+    autoscale_down_cooldown_s: float = 60.0
+    """Least time after a change before workers are removed."""
+    autoscale_interval_s: float = 1.0
+    """How often the autoscaler reads the backlog."""
+    autoscale_overrides: str = ""
+    """Per-model policy, e.g. ``digits:min=0,max=4;big:target_backlog=4``."""
     max_queued_per_model: int = 100_000
     """Unfinished jobs a model may hold before submits get 503 + Retry-After (0: no cap)."""
     rate_limit_per_key: float = 0.0

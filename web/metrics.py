@@ -5,10 +5,14 @@ each job transition) and every web process renders the same numbers.
 """
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from shared import keys
+from shared import backlog as backlogs
+from shared import keys, throughput
+from shared.keys import AUTOSCALER_DESIRED
 from shared.jobs import LATENCY_BUCKETS_S
 from shared.signatures import ModelCatalog
 
@@ -71,6 +75,29 @@ class RedisMetricsCollector:
         yield workers
         yield pending
         yield states
+        yield from self._backlog(models)
+
+    def _backlog(self, models: list[str]):
+        """The figures autoscalers scale on (shared.backlog), and what the local one decided."""
+        now = time.time()
+        backlog = GaugeMetricFamily("inferq_backlog", "Jobs routed to a model and not ended: queued, "
+                                    "claimed by a worker or running.", labels=["model"])
+        oldest = GaugeMetricFamily("inferq_oldest_queued_age_seconds",
+                                   "How long the oldest job still in the model's queue has waited.", labels=["model"])
+        rate = GaugeMetricFamily("inferq_throughput_jobs_per_second",
+                                 "Jobs ended per second over the last 30-40 s.", labels=["model"])
+        for name in models:
+            backlog.add_metric([name], backlogs.backlog(self.redis, name))
+            oldest.add_metric([name], backlogs.oldest_queued_age_s(self.redis, name, now))
+            rate.add_metric([name], throughput.jobs_per_second(self.redis, name, now))
+        desired = GaugeMetricFamily("inferq_autoscaler_desired_workers",
+                                    "Worker processes the local autoscaler last decided on.", labels=["program"])
+        for program, count in sorted(self.redis.hgetall(AUTOSCALER_DESIRED).items()):
+            desired.add_metric([program.decode()], int(count))
+        yield backlog
+        yield oldest
+        yield rate
+        yield desired
         yield from self._webhooks()
 
     def _webhooks(self):

@@ -67,6 +67,8 @@ def start_stack(base: Path, models_dir: Path, expect_models: set[str], extra_env
         "INFERQ_DATA_DIR": str(base / "data"),
         "INFERQ_MODELS_DIR": str(models_dir),
         "INFERQ_WEB_WORKERS": "2",
+        # Fixed worker processes: these tests address them by name (the autoscaler has its own).
+        "INFERQ_AUTOSCALE": "false",
         "PYTHONUNBUFFERED": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     })

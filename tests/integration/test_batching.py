@@ -74,7 +74,7 @@ def test_a_worker_killed_mid_batch_loses_none_of_its_jobs(stack, http, digits):
     assert all(jobs[job_id]["status"] == "succeeded" for job_id in held)
     assert client.llen(in_flight) == 0
     log = (stack.data_dir / "logs" / "worker-digits.log").read_text()
-    assert "re-queued" in log and "this worker held when it last stopped" in log
+    assert "recovering" in log and "this worker held when it last stopped; running each alone" in log
 
 
 def test_a_pickled_message_in_a_model_queue_is_discarded_and_logged_never_unpickled(stack, http, tmp_path):

@@ -9,7 +9,8 @@ from dataclasses import asdict
 
 from flask import Blueprint
 
-from shared import keys
+from shared import backlog as backlogs
+from shared import keys, throughput
 from shared.errors import NotFound
 from shared.signatures import ModelSignature, ModelState
 from web.routes.responses import json_response
@@ -46,7 +47,11 @@ def get_model(model: str):
     described = _describe(model, catalog.versions(model), catalog.states(model))
     if described is None:
         raise NotFound(f"model {model!r} is not served here")
+    redis = services().redis
     described["workers"] = catalog.live_workers(model)
+    described["backlog"] = backlogs.backlog(redis, model)
+    described["oldest_queued_age_s"] = round(backlogs.oldest_queued_age_s(redis, model), 3)
+    described["jobs_per_second"] = round(throughput.jobs_per_second(redis, model), 3)
     return json_response(described)
 
 

@@ -1,0 +1,93 @@
+"""The Kubernetes manifests: every resource validates against the Kubernetes schema
+(kubernetes-validate, strict), and each model's KEDA ScaledObject scales its own worker
+Deployment on the backlog metric /metrics really exports, with the local autoscaler's bounds."""
+import importlib.util
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from shared.settings import Settings
+from shared.signatures import ModelCatalog
+from tests.unit.conftest import DIGITS
+from web import metrics
+from workers.autoscaler import Policy
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+KUBERNETES_VERSION = "1.32.0"
+
+
+def load_renderer():
+    spec = importlib.util.spec_from_file_location("k8s_model", ROOT / "scripts" / "k8s_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def resources() -> list[tuple[str, dict]]:
+    found = []
+    for path in sorted(K8S.glob("*.yaml")):
+        if path.name.endswith(".template.yaml"):
+            continue
+        found += [(path.name, doc) for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return found
+
+
+def test_every_manifest_validates_against_the_kubernetes_schema():
+    checked = 0
+    for name, resource in resources():
+        assert resource.get("apiVersion") and resource.get("kind") and resource["metadata"].get("name"), name
+        if resource["kind"] == "ScaledObject":
+            continue  # a KEDA custom resource: checked below
+        kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
+        checked += 1
+    kinds = {r["kind"] for _, r in resources()}
+    assert {"StatefulSet", "Deployment", "Service", "Ingress", "ScaledObject"} <= kinds and checked >= 7
+
+
+def test_redis_keeps_its_data_on_a_persistent_volume_with_fsync_always():
+    [redis] = [r for _, r in resources() if r["kind"] == "StatefulSet"]
+    args = redis["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--appendonly" in args and args[args.index("--appendfsync") + 1] == "always"
+    assert redis["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+
+
+def test_the_committed_digits_manifests_are_what_the_template_renders():
+    rendered = load_renderer().render("digits", Settings())
+    assert (K8S / "worker-digits.yaml").read_text() == rendered
+
+
+@pytest.mark.parametrize("model", ["digits"])
+def test_each_scaled_object_scales_its_worker_on_the_exported_backlog_with_the_autoscalers_bounds(redis_client, model):
+    by_kind = {(r["kind"], r["metadata"]["name"]): r for _, r in resources()}
+    scaled = by_kind[("ScaledObject", f"worker-{model}")]
+    target = scaled["spec"]["scaleTargetRef"]
+    worker = by_kind[(target["kind"], target["name"])]
+    assert target == {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"worker-{model}"}
+    assert worker["spec"]["template"]["spec"]["containers"][0]["command"] == ["python", "-m", "workers", model]
+    [trigger] = scaled["spec"]["triggers"]
+    assert trigger["type"] == "prometheus"
+    assert trigger["metadata"]["query"] == f'max(inferq_backlog{{model="{model}"}})'
+    settings = Settings()
+    local = Policy(settings.autoscale_min, settings.autoscale_max, settings.autoscale_target_backlog,
+                   settings.autoscale_up_cooldown_s, settings.autoscale_down_cooldown_s)
+    assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (local.min, local.max)
+    assert int(trigger["metadata"]["threshold"]) == local.target_backlog
+    assert scaled["spec"]["cooldownPeriod"] == local.down_cooldown_s
+    # The metric the trigger names is one /metrics really exports, labelled by model.
+    ModelCatalog(redis_client).publish(DIGITS)
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render(redis_client).decode())}
+    assert any(s.labels.get("model") == "digits" for s in families["inferq_backlog"].samples)
+
+
+def test_worker_pods_drain_before_they_go():
+    workers = [r for _, r in resources() if r["kind"] == "Deployment" and r["metadata"]["name"].startswith("worker-")]
+    assert workers
+    for worker in workers:
+        pod = worker["spec"]["template"]["spec"]
+        assert pod["terminationGracePeriodSeconds"] >= 300
+        stop = pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
+        assert "kill -TERM 1" in stop[-1]
