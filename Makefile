@@ -57,6 +57,7 @@ $(STAMP_BENCH): $(STAMP_DEV) requirements/bench.txt
 bench: $(STAMP_BENCH) models/digits/1/model.keras
 	$(if $(findstring bentoml,$(PEERS)),$(MAKE) bench-bentoml-env,)
 	$(PY) -m bench.run --peers naive,tutorial$(if $(PEERS),$(comma)$(PEERS),)
+	$(PY) -m bench.autoscale
 
 comma := ,
 

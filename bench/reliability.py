@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench import sections
+
 BENCH = Path(__file__).resolve().parent
 RESULTS_JSON = BENCH / ".work" / "reliability.json"
 START, END = "<!-- reliability:start -->", "<!-- reliability:end -->"
@@ -16,12 +18,7 @@ START, END = "<!-- reliability:start -->", "<!-- reliability:end -->"
 
 def kept_section(results_md: Path) -> str:
     """The reliability section of an existing RESULTS.md, markers included ('' if none)."""
-    if not results_md.exists():
-        return ""
-    text = results_md.read_text()
-    if START not in text or END not in text:
-        return ""
-    return text[text.index(START):text.index(END) + len(END)] + "\n"
+    return sections.kept(results_md, START, END)
 
 
 def render(rows: list[dict]) -> str:
@@ -53,11 +50,7 @@ def main() -> int:
         return 1
     rows = json.loads(RESULTS_JSON.read_text())
     results_md = BENCH / "RESULTS.md"
-    text = results_md.read_text() if results_md.exists() else "# Benchmark results\n"
-    old = kept_section(results_md)
-    section = render(rows)
-    text = text.replace(old.rstrip("\n"), section.rstrip("\n")) if old else text.rstrip("\n") + "\n\n" + section
-    results_md.write_text(text)
+    sections.replace(results_md, render(rows), START, END)
     print(f"wrote the reliability table ({len(rows)} faults) into {results_md}")
     return 0
 

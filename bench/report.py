@@ -148,8 +148,9 @@ def write(bench_dir: Path, raw, runs, memory, publish, capacity, machine: str, c
     notes = bench_dir / "NOTES.md"
     if notes.exists():
         lines += [notes.read_text()]
-    from bench.reliability import kept_section
+    from bench import autoscale, reliability
 
-    kept = kept_section(bench_dir / "RESULTS.md")  # written by make test-faults, not by this run
+    # Sections other commands write (the fault suite; the autoscaling run, which follows).
+    kept = reliability.kept_section(bench_dir / "RESULTS.md") + autoscale.kept_section(bench_dir / "RESULTS.md")
     (bench_dir / "RESULTS.md").write_text("\n".join(lines) + "\n" + kept)
     plot(bench_dir / "results.png", runs)

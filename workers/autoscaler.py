@@ -97,27 +97,44 @@ class Decision:
 
 
 class Pacer:
-    """Applies a policy's cooldowns to one program's raw desired count."""
+    """Applies a policy's cooldowns to one program's raw desired count.
+
+    Scaling down follows the highest count wanted over the whole down cooldown (Kubernetes'
+    HPA does the same with its stabilization window): a backlog that touches zero between two
+    jobs of a steady stream must not send the workers away, only one that stays empty.
+    """
 
     def __init__(self, policy: Policy):
         self.policy = policy
         self.last_change = -math.inf
+        self.history: list[tuple[float, int]] = []
+        self.watching_since: float | None = None
 
     def decide(self, program: str, backlog: int, current: int, now: float, remote: int = 0) -> Decision:
         """``remote``: live workers of these models on other hosts, which carry part of the backlog."""
         wanted = math.ceil(backlog / self.policy.target_backlog) - remote
         desired = max(self.policy.min, min(self.policy.max, wanted))
+        self.history = [(t, d) for t, d in self.history if now - t < self.policy.down_cooldown_s]
+        self.history.append((now, desired))
+        if self.watching_since is None:
+            self.watching_since = now
         since = now - self.last_change
+        observed = now - self.watching_since
         if desired > current:
             if current == 0:
-                target, reason = desired, "wake from zero (no cooldown)"
+                target = desired
+                reason = "wake from zero (no cooldown)" if backlog else "start the minimum"
             elif since >= self.policy.up_cooldown_s:
                 target, reason = desired, "backlog above target"
             else:
                 target, reason = current, f"up cooldown ({self.policy.up_cooldown_s - since:.1f} s left)"
         elif desired < current:
-            if since >= self.policy.down_cooldown_s:
-                target, reason = desired, "backlog below target"
+            recent = max(d for _, d in self.history)
+            settled = since >= self.policy.down_cooldown_s and observed >= self.policy.down_cooldown_s
+            if settled and recent < current:
+                target, reason = recent, "backlog below target"
+            elif settled:
+                target, reason = current, "backlog below target only briefly"
             else:
                 target, reason = current, f"down cooldown ({self.policy.down_cooldown_s - since:.1f} s left)"
         else:

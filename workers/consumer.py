@@ -5,8 +5,9 @@ caps small jobs far below the model's speed. This consumer reads the same Celery
 from the model's Redis list, but claims up to a batch of them per round trip by moving
 them (LMOVE, atomically) into its own in-flight list, runs one forward pass per batch, and
 removes each message only after its job's result is stored: a per-job acknowledgement.
-A worker that dies leaves its claims in that list; a restarted worker with the same id
-puts them back on the queue before it takes anything new.
+A worker that dies leaves its claims in that list: restarted with the same id, it runs
+them one at a time before it takes anything new; if it never comes back, another worker of
+the model re-queues them once its heartbeat has been silent for ``INFERQ_WORKER_DEAD_S``.
 """
 from __future__ import annotations
 

@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import redis
@@ -158,7 +157,7 @@ def test_a_job_at_zero_workers_wakes_one_at_once_and_completes(scaled):
     assert wake and wake[-1]["current"] == 0 and wake[-1]["target"] == 1
     record(wake_decision_s=round(woke, 2), first_job_from_zero_s=round(first_job_s, 2),
            worker_start_s=round(first_job_s - woke, 2))
-    assert woke <= INTERVAL_S + 1.0
+    assert woke <= INTERVAL_S + SUPERVISOR_STARTSECS + 1.0  # one poll, RUNNING after startsecs, slack
 
 
 def test_a_burst_scales_up_within_a_poll_plus_the_worker_start_time(scaled):

@@ -28,6 +28,7 @@ def test_scale_up_waits_for_its_cooldown_except_from_zero():
 def test_scale_down_waits_for_the_down_cooldown_then_reaches_min_or_zero():
     pacer = Pacer(Policy(min=0, max=4, target_backlog=10, up_cooldown_s=5, down_cooldown_s=60))
     pacer.last_change = 100.0
+    assert pacer.decide("p", backlog=0, current=3, now=100.0).target == 3
     assert pacer.decide("p", backlog=0, current=3, now=130.0).target == 3
     assert pacer.decide("p", backlog=0, current=3, now=161.0).target == 0
 
@@ -97,3 +98,14 @@ def test_workers_on_other_hosts_carry_their_share_of_the_backlog(redis_client):
                         {"worker-digits": Policy(min=1, max=4, target_backlog=32, up_cooldown_s=0)})
     [decision] = scaler.round(now=10.0)
     assert (decision.remote, decision.target) == (2, 1)  # 3 wanted, 2 already elsewhere
+
+
+def test_a_backlog_that_touches_zero_between_jobs_does_not_scale_down():
+    pacer = Pacer(Policy(min=0, max=2, target_backlog=10, up_cooldown_s=1, down_cooldown_s=8))
+    pacer.last_change = 0.0
+    for tick in range(40):  # a steady stream: one job waiting every other reading
+        decision = pacer.decide("p", backlog=tick % 2, current=1, now=10.0 + tick * 0.5)
+        assert decision.target == 1, decision
+    quiet = [pacer.decide("p", backlog=0, current=1, now=30.0 + tick * 0.5) for tick in range(20)]
+    first_zero = next(i for i, d in enumerate(quiet) if d.target == 0)
+    assert 7.5 <= first_zero * 0.5 <= 8.5  # once nothing has waited for a whole window (8 s)

@@ -68,7 +68,7 @@ def _submit(model: str, signature):
         job.input_npy = data
         job.webhook = _header_webhook()
     elif mimetype == JSON_MIMETYPE:
-        body = _json_body(data, SUBMIT_VALIDATOR)
+        body = json_body(data, SUBMIT_VALIDATOR)
         job.instances_json = json_inputs(body, signature, data)
         job.webhook = parse_webhook(body["webhook"]).to_public() if "webhook" in body else None
     key = request.headers.get("Idempotency-Key")
@@ -113,7 +113,7 @@ def _queue_and_answer(job: Job):
         return _job_response(job, created=True)
     with svc.waiter.watching(job.id) as finished:
         svc.queue.submit(job)
-        svc.waiter.wait_on(finished, wait, _is_finished(job.id), check_first=False)
+        svc.waiter.wait_on(finished, wait, is_finished(job.id), check_first=False)
     return _job_response(require_job(job.id), created=True)
 
 
@@ -125,7 +125,7 @@ def get_job(job_id: str):
     return _job_response(_await(job_id, wait), created=False)
 
 
-def _json_body(data: bytes, validator) -> dict:
+def json_body(data: bytes, validator) -> dict:
     """Parse and schema-check a JSON body; 400 when it is not an object, 422 on the schema."""
     body = parse_json(data)
     if not isinstance(body, dict):
@@ -174,11 +174,11 @@ def _await(job_id: str, wait_s: float) -> Job:
     job = require_job(job_id)  # 404 at once for unknown ids and other keys' jobs
     if wait_s <= 0 or job.status.is_terminal():
         return job
-    services().waiter.wait(job_id, wait_s, _is_finished(job_id))
+    services().waiter.wait(job_id, wait_s, is_finished(job_id))
     return require_job(job_id)
 
 
-def _is_finished(job_id: str):
+def is_finished(job_id: str):
     store = services().store
 
     def finished() -> bool:

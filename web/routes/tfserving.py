@@ -16,7 +16,7 @@ from shared.errors import Conflict, GatewayTimeout, ModelFailed, NotFound
 from shared.jobs import Job, JobStatus, new_job_id
 from web.auth import current_owner
 from web.body import JSON_MIMETYPE, read_bytes, require_type
-from web.routes.jobs import MODEL_NAME, _is_finished, _json_body, admit, json_inputs
+from web.routes.jobs import MODEL_NAME, is_finished, json_body, admit, json_inputs
 from web.services import services
 
 bp = Blueprint("tfserving", __name__)
@@ -52,13 +52,13 @@ def _predict(model: str, signature):
     if request.mimetype not in TF_SERVING_MIMETYPES:
         require_type(request, (JSON_MIMETYPE,))
     data = read_bytes(request, svc.settings.max_body_bytes)
-    body = _json_body(data, PREDICT_VALIDATOR)
+    body = json_body(data, PREDICT_VALIDATOR)
     job = Job(id=new_job_id(), model=model, model_version=str(signature.version), owner=current_owner(),
               instances_json=json_inputs(body, signature, data))
     admit(job)
     with svc.waiter.watching(job.id) as finished:
         svc.queue.submit(job)
-        svc.waiter.wait_on(finished, svc.settings.predict_timeout_s, _is_finished(job.id), check_first=False)
+        svc.waiter.wait_on(finished, svc.settings.predict_timeout_s, is_finished(job.id), check_first=False)
     done = svc.store.get_public(job.id)
     location = f"/v1/jobs/{job.id}"
     if done is None or not done.status.is_terminal():
