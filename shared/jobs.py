@@ -147,7 +147,7 @@ ALREADY_FINISHED = "already-finished"
 """What ``start`` reports for a job that reached a terminal state before (a redelivery)."""
 
 # KEYS: job hash, finished-metrics hash, latency hash, webhook queue, pending hash,
-# throughput bucket, outstanding webhooks. ARGV:
+# throughput bucket, outstanding webhooks, recent failures. ARGV:
 # status, now, bucket, latency, channel, job id, metric label, webhook message ('' for
 # none), then field/value pairs. Returns 1 if it moved the job. The version's pending count
 # drops here, once per job, because only the first terminal transition gets this far. The webhook is queued in the same
@@ -164,6 +164,12 @@ if version then redis.call('HINCRBY', KEYS[5], version, -1) end
 redis.call('INCR', KEYS[6])
 redis.call('EXPIRE', KEYS[6], 120)
 for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[1] == 'failed' then
+  local failure = cjson.encode({id = ARGV[6], model = redis.call('HGET', KEYS[1], 'model'),
+                                error = redis.call('HGET', KEYS[1], 'error'), at = tonumber(ARGV[2])})
+  redis.call('LPUSH', KEYS[8], failure)
+  redis.call('LTRIM', KEYS[8], 0, 19)
+end
 if ARGV[8] ~= '' then
   redis.call('LPUSH', KEYS[4], ARGV[8])
   redis.call('ZADD', KEYS[7], ARGV[2], ARGV[6] .. '|completed')
@@ -294,7 +300,7 @@ class JobStore:
         moved = self._finish(
             keys=[keys.job(job.id), keys.METRICS_FINISHED, keys.latency_histogram(job.model),
                   webhooks.WEBHOOK_QUEUE, keys.pending(job.model), throughput.bucket_key(job.model, now),
-                  keys.WEBHOOK_OUTSTANDING],
+                  keys.WEBHOOK_OUTSTANDING, keys.RECENT_FAILURES],
             args=args,
             client=pipeline if pipeline is not None else self.redis,
         )

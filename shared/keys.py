@@ -53,6 +53,18 @@ def rate_limit(owner: str) -> str:
     return f"{PREFIX}:ratelimit:{owner or '-'}"
 
 
+RECENT_FAILURES = f"{PREFIX}:stats:recent-failures"
+"""List of the latest failed jobs (JSON: id, model, error, at), newest first, capped at 20."""
+
+STATS_HISTORY = f"{PREFIX}:stats:history"
+"""List of dashboard snapshots (JSON), newest first, capped at 15 minutes' worth."""
+
+
+def recent_timings(model_name: str) -> str:
+    """List of the latest finished jobs' timings (JSON), newest first, capped."""
+    return f"{PREFIX}:stats:timings:{model_name}"
+
+
 AUTOSCALER_DESIRED = f"{PREFIX}:autoscaler:desired"
 """Hash: worker program -> the worker count the local autoscaler last decided."""
 
@@ -78,6 +90,10 @@ def processing(worker_id: str, model_name: str) -> str:
 def workers(model_name: str) -> str:
     """Sorted set: worker id -> time of its last heartbeat, for one model."""
     return f"{PREFIX}:workers:{model_name}"
+
+
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+"""Upper bounds of the forward-pass size histogram's buckets."""
 
 
 def batch_size_histogram(model_name: str) -> str:

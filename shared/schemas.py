@@ -150,6 +150,13 @@ DELIVERIES = {"type": "object", "properties": {
 REDELIVERY = {"type": "object", "properties": {
     "job_id": {"type": "string"}, "event": {"type": "string"}, "webhook_id": {"type": "string"}}}
 
+STATS = {"type": "object", "properties": {
+    "at": {"type": "number"}, "slot_s": {"type": "number"},
+    "models": {"type": "object", "additionalProperties": {"type": "object"}},
+    "history": {"type": "array", "items": {"type": "object"}},
+    "webhooks": {"type": "object"}, "dead_webhooks": {"type": "array"}, "failed_jobs": {"type": "array"}},
+    "required": ["at", "models", "history", "webhooks", "dead_webhooks", "failed_jobs"]}
+
 HEALTH = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
 
 READY = {"type": "object", "properties": {"status": {"type": "string"},
@@ -158,5 +165,5 @@ READY = {"type": "object", "properties": {"status": {"type": "string"},
 COMPONENTS = {"Submit": SUBMIT, "Webhook": WEBHOOK, "Job": JOB, "Problem": PROBLEM, "Tensor": TENSOR,
               "Model": MODEL, "Predict": PREDICT, "PredictResponse": PREDICT_RESPONSE, "Reload": RELOAD,
               "ModelVersion": MODEL_VERSION, "ModelList": MODEL_LIST, "Delivery": DELIVERY, "Deliveries": DELIVERIES,
-              "Redelivery": REDELIVERY, "Health": HEALTH, "Ready": READY}
+              "Redelivery": REDELIVERY, "Stats": STATS, "Health": HEALTH, "Ready": READY}
 """Every schema, by the name the OpenAPI document gives it."""

@@ -15,7 +15,7 @@ from flask import Flask, g, request
 from shared.errors import Unauthorized
 from shared.settings import Settings
 
-OPEN_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs")
+OPEN_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/dashboard")
 
 
 def _digest(key: str) -> bytes:

@@ -23,3 +23,10 @@ accesslog = "-" if _settings.web_access_log else None
 errorlog = "-"
 loglevel = _settings.log_level
 proc_name = "inferq-web"
+
+
+def post_worker_init(worker):
+    """Each web process samples the dashboard's history (web/stats.py; one write per slot)."""
+    from web.stats import start_sampler
+
+    start_sampler(worker.wsgi.extensions["inferq"].redis)

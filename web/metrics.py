@@ -13,7 +13,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from shared import backlog as backlogs
 from shared import keys, throughput
 from shared.keys import AUTOSCALER_DESIRED
+from web import stats
 from shared.jobs import LATENCY_BUCKETS_S
+from shared.keys import BATCH_SIZE_BUCKETS
 from shared.signatures import ModelCatalog
 
 
@@ -98,6 +100,21 @@ class RedisMetricsCollector:
         yield oldest
         yield rate
         yield desired
+        sizes = HistogramMetricFamily("inferq_batch_size", "Instances per forward pass.", labels=["model"])
+        for name in models:
+            buckets, total = _cumulative_buckets(_decode_counts(self.redis.hgetall(keys.batch_size_histogram(name))),
+                                                 BATCH_SIZE_BUCKETS)
+            sizes.add_metric([name], buckets, total)
+        yield sizes
+        recent = GaugeMetricFamily("inferq_recent_latency_ms", "Latency parts over the model's latest "
+                                   "500 finished jobs: queue wait, batch wait, inference, total.",
+                                   labels=["model", "part", "quantile"])
+        for name in models:
+            for part, quantiles in stats.latency(self.redis, name).items():
+                for label, value in quantiles.items():
+                    if value is not None:
+                        recent.add_metric([name, part.removesuffix("_ms"), f"0.{label[1:]}"], value)
+        yield recent
         yield from self._webhooks()
 
     def _webhooks(self):
@@ -134,12 +151,12 @@ def _decode_counts(raw: dict) -> dict[str, float]:
     return {k.decode(): float(v) for k, v in raw.items()}
 
 
-def _cumulative_buckets(counts: dict[str, float]):
+def _cumulative_buckets(counts: dict[str, float], bounds=LATENCY_BUCKETS_S):
     running = 0.0
     buckets = []
-    for bound in LATENCY_BUCKETS_S:
-        running += counts.get(repr(bound), 0.0)
-        buckets.append((repr(bound), running))
+    for bound in bounds:
+        running += counts.get(str(bound) if isinstance(bound, int) else repr(bound), 0.0)
+        buckets.append((str(float(bound)) if isinstance(bound, int) else repr(bound), running))
     running += counts.get("+Inf", 0.0)
     buckets.append(("+Inf", running))
     return buckets, counts.get("sum", 0.0)

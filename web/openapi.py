@@ -142,6 +142,13 @@ def document(example: dict | None = None) -> dict:
         "/v1/models/{model}": {"get": {
             "operationId": "getModel", "summary": "One model", "tags": ["models"], "parameters": [model_param],
             "responses": {"200": _json("Model", "The model"), **_problems("404", "503")}}},
+        "/v1/stats": {"get": {
+            "operationId": "getStats", "summary": "Dashboard figures: per model now, 15 minutes of history, "
+                                                  "webhooks, recent failures", "tags": ["operations"],
+            "responses": {"200": _json("Stats", "The figures"), **_problems("503")}}},
+        "/dashboard": {"get": {"operationId": "dashboard", "summary": "Live dashboard page", "tags": ["operations"],
+                               "responses": {"200": {"description": "HTML",
+                                                     "content": {"text/html": {"schema": {"type": "string"}}}}}}},
         "/healthz": {"get": {"operationId": "healthz", "summary": "Process alive", "tags": ["operations"],
                              "responses": {"200": _json("Health", "Alive")}}},
         "/readyz": {"get": {"operationId": "readyz", "summary": "Redis reachable and a model loaded",

@@ -17,8 +17,11 @@ import threading
 import time
 from collections import defaultdict
 
+import orjson
+
 
 from shared import celery_message, keys
+from shared.keys import BATCH_SIZE_BUCKETS
 from shared.broker import PREDICT_TASK
 from shared.jobs import ALREADY_FINISHED, Job, JobStore
 from shared.settings import Settings
@@ -36,8 +39,6 @@ RETRY_PAUSE_S = 1.0
 HEARTBEAT_INTERVAL_S = 5.0
 """How often a worker records that it is alive."""
 
-BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
-"""Upper bounds of the forward-pass size histogram."""
 
 # KEYS: queue, in-flight list. ARGV: most messages to move. Oldest (rightmost) first.
 _CLAIM = """
@@ -61,6 +62,9 @@ while redis.call('LMOVE', KEYS[2], KEYS[3], 'RIGHT', 'RIGHT') do moved = moved +
 redis.call('ZREM', KEYS[1], ARGV[1])
 return moved
 """
+
+RECENT_TIMINGS = 500
+"""Finished jobs whose timings the dashboard's latency percentiles are drawn from."""
 
 RECONCILE_INTERVAL_S = 10.0
 """How often a consumer looks for workers of its model that stopped beating."""
@@ -337,6 +341,9 @@ class BatchConsumer:
             "batch_size": outcome.batch_size,
         }
         self.store.succeed(job, predictions, timings=timings, pipeline=pipe, labels_json=labels)
+        timings["latency_ms"] = round(max(0.0, time.time() - job.created_at) * 1000, 3)
+        pipe.lpush(keys.recent_timings(self.model), orjson.dumps(timings))
+        pipe.ltrim(keys.recent_timings(self.model), 0, RECENT_TIMINGS - 1)
 
     def _record_batch_sizes(self, sizes: list[int], pipe) -> None:
         key = keys.batch_size_histogram(self.model)

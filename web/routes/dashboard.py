@@ -1,0 +1,35 @@
+"""The live dashboard: a self-contained page, and the JSON it polls."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from flask import Blueprint, Response
+
+from web import stats
+from web.routes.responses import json_response
+from web.services import services
+
+bp = Blueprint("dashboard", __name__)
+
+PAGE = Path(__file__).resolve().parent.parent / "static" / "dashboard.html"
+
+
+@bp.get("/dashboard")
+def dashboard():
+    """The page: no CDN, no external asset; it asks for an API key when the stats need one."""
+    return Response(PAGE.read_bytes(), mimetype="text/html",
+                    headers={"Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
+                                                        "style-src 'unsafe-inline'; img-src 'self' data:"})
+
+
+@bp.get("/v1/stats")
+def get_stats():
+    """Every model's figures now, the last 15 minutes of them, webhooks and recent failures."""
+    redis = services().redis
+    now = time.time()
+    history = stats.history(redis)
+    stale = not history or now - history[-1]["at"] >= stats.SLOT_S
+    if stale and stats.record(redis, now):
+        history = stats.history(redis)
+    return json_response({**stats.snapshot(redis, now), "history": history, "slot_s": stats.SLOT_S})
