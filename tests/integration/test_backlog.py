@@ -25,18 +25,21 @@ def npy(array) -> bytes:
 def test_backlog_counts_queued_claimed_and_running_jobs_exactly(stack, http):
     client = redis.Redis.from_url(stack.redis_url())
     heavy = npy(np.random.default_rng(1).normal(size=(256, 512)))
-    slow_ids = []
-    for _ in range(8):
-        response = http.post(f"{stack.url}/v1/models/slow/jobs", data=heavy,
-                             headers={"Content-Type": "application/x-npy"}, timeout=30)
-        slow_ids.append(response.json()["id"])
+
+    def submit_slow(count: int) -> list[str]:
+        return [http.post(f"{stack.url}/v1/models/slow/jobs", data=heavy,
+                          headers={"Content-Type": "application/x-npy"}, timeout=30).json()["id"]
+                for _ in range(count)]
+
+    slow_ids = submit_slow(4)
     in_flight = keys.processing(f"worker-slow@{socket.gethostname()}", "slow")
     deadline = time.monotonic() + 30
     while client.llen(in_flight) == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
     pid = stack.program_pid("worker-slow")
-    os.kill(pid, signal.SIGSTOP)  # freeze: some jobs claimed and running, the rest queued
+    os.kill(pid, signal.SIGSTOP)  # freeze: the jobs it claimed stay claimed and running ...
     try:
+        slow_ids += submit_slow(4)  # ... and these stay queued
         statuses = [client.hget(keys.job(i), "status") for i in slow_ids]
         truth = sum(1 for s in statuses if s not in TERMINAL)
         claimed, queued = client.llen(in_flight), client.llen(keys.queue("slow"))
