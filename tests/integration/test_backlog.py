@@ -31,15 +31,22 @@ def test_backlog_counts_queued_claimed_and_running_jobs_exactly(stack, http):
                           headers={"Content-Type": "application/x-npy"}, timeout=30).json()["id"]
                 for _ in range(count)]
 
-    slow_ids = submit_slow(4)
     in_flight = keys.processing(f"worker-slow@{socket.gethostname()}", "slow")
-    deadline = time.monotonic() + 30
-    while client.llen(in_flight) == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
     pid = stack.program_pid("worker-slow")
-    os.kill(pid, signal.SIGSTOP)  # freeze: the jobs it claimed stay claimed and running ...
+    slow_ids: list[str] = []
+    for _ in range(5):  # freeze the worker while a job is running (a fast machine may need tries)
+        batch = submit_slow(4)
+        slow_ids += batch
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+                client.hget(keys.job(i), "status") == b"running" for i in batch):
+            time.sleep(0.002)
+        os.kill(pid, signal.SIGSTOP)
+        if any(client.hget(keys.job(i), "status") == b"running" for i in batch):
+            break
+        os.kill(pid, signal.SIGCONT)
     try:
-        slow_ids += submit_slow(4)  # ... and these stay queued
+        slow_ids += submit_slow(4)  # these stay queued (or are taken by the frozen worker's pending BLMOVE)
         statuses = [client.hget(keys.job(i), "status") for i in slow_ids]
         truth = sum(1 for s in statuses if s not in TERMINAL)
         claimed, queued = client.llen(in_flight), client.llen(keys.queue("slow"))
