@@ -17,6 +17,8 @@ RETRY_AFTER_MAX_S = 300
 
 # KEYS[1] bucket hash. ARGV: rate per second, burst, now. Returns 0 when allowed, else the
 # seconds until a token is free (as a string, Lua numbers being truncated to integers).
+# Concurrent requests arrive with slightly out-of-order clocks: the bucket's time only moves
+# forward, or the same interval would be refilled twice.
 _TAKE_TOKEN = """
 local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
@@ -25,7 +27,7 @@ local at = tonumber(state[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
 local wait = 0
 if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(math.max(at, now)))
 redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 60)
 return tostring(wait)
 """

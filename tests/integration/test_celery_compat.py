@@ -27,7 +27,8 @@ def prefork_worker(stack, tmp_path):
                               stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        names = [m["name"] for m in requests.get(f"{stack.url}/v1/models", timeout=5).json()["models"]]
+        names = [m["name"] for m in requests.get(f"{stack.url}/v1/models", timeout=5).json()["models"]
+                 if m["state"] == "ready"]  # listed while loading too
         if "triple" in names:
             break
         assert worker.poll() is None, (tmp_path / "worker.log").read_text()

@@ -83,3 +83,17 @@ def test_throughput_counts_jobs_ended_per_second(redis_client):
     rate = throughput.jobs_per_second(redis_client, "m", now)
     assert 30 / 40 <= rate <= 30 / 30
     assert throughput.jobs_per_second(redis_client, "m", now + 100) == 0
+
+
+def test_out_of_order_clocks_do_not_refill_the_same_interval_twice(redis_client):
+    limiter = RateLimiter(redis_client, per_second=10.0, burst=1)
+    limiter.check("k", 100.0)
+    limiter.check("k", 100.1)  # one token refilled
+    granted = 0
+    for now in (100.05, 100.1, 100.08, 100.1):  # requests whose clocks run slightly behind
+        try:
+            limiter.check("k", now)
+            granted += 1
+        except Exception as exc:
+            assert exc.status == 429
+    assert granted == 0
