@@ -75,11 +75,11 @@ def test_tokens_refill_at_the_configured_rate(redis_client):
 
 def test_throughput_counts_jobs_ended_per_second(redis_client):
     store = JobStore(redis_client, 60)
-    now = time.time()
     for n in range(30):
         job = Job(id=f"t{n}", model="m", model_version="1")
         store.create(job)
         store.fail(job, "E", "m")
+    now = time.time()
     rate = throughput.jobs_per_second(redis_client, "m", now)
     assert 30 / 40 <= rate <= 30 / 30
     assert throughput.jobs_per_second(redis_client, "m", now + 100) == 0
