@@ -51,14 +51,6 @@ def fault_stack(tmp_path_factory):
     assert code == 0, stack.logs()
 
 
-@pytest.fixture
-def receiver():
-    from tests.integration.receiver import Receiver
-
-    running = Receiver()
-    yield running
-    running.close()
-
 
 @pytest.fixture
 def oracle(fault_stack, receiver):

@@ -206,13 +206,3 @@ def record(report: Report) -> None:
     rows = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
     rows = [row for row in rows if row["fault"] != report.fault] + [asdict(report)]
     RESULTS.write_text(json.dumps(rows, indent=2))
-
-
-def wait_until(check, timeout_s: float, what: str):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")

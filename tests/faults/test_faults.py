@@ -12,7 +12,8 @@ import pytest
 import requests
 
 from tests.faults.conftest import WORKERS
-from tests.faults.harness import Load, Report, assert_no_5xx, wait_until
+from tests.faults.harness import Load, Report, assert_no_5xx, record
+from tests.integration.helpers import wait_until
 from tests.fixtures.chaos_layer import KILL, PASS, SLEEP
 
 DIGIT = [[float((r * 8 + c) % 17) for c in range(8)] for r in range(8)]
@@ -33,6 +34,11 @@ def worker_id(name: str) -> str:
 def holding(oracle, name: str) -> int:
     """Jobs the worker process ``name`` has claimed and not finished."""
     return sum(oracle.redis.llen(f"inferq:processing:{model}:{worker_id(name)}") for model in ("digits", "chaos"))
+
+
+def busy_worker(oracle, what: str) -> str:
+    """The supervisord name of a worker process holding jobs, once one does."""
+    return wait_until(lambda: next((w for w in WORKERS if holding(oracle, w)), None), 30, what, step_s=0.2)
 
 
 def pid_of(stack, name: str) -> int:
@@ -71,7 +77,7 @@ def test_sigkill_of_the_process_running_a_batch_loses_no_job(fault_stack, receiv
     report = Report("1. SIGKILL the process running a batch, 200 jobs")
     load = Load(fault_stack.url, receiver.url)
     ids = load.burst("chaos", slow(0.02), 200)
-    victim = wait_until(lambda: next((w for w in WORKERS if holding(oracle, w)), None), 30, "a batch in hand")
+    victim = busy_worker(oracle, "a batch in hand")
     report.in_flight_at_fault = oracle.in_flight()
     os.kill(pid_of(fault_stack, victim), signal.SIGKILL)
     oracle.check(report, ids, faults=1)
@@ -91,8 +97,6 @@ def test_sigkill_of_every_worker_process_recovers_within_two_minutes(fault_stack
         os.killpg(pid, signal.SIGKILL)
     oracle.check(report, ids, faults=1, deadline_s=120)
     report.recovery_s = round(time.monotonic() - killed_at, 1)
-    from tests.faults.harness import record
-
     record(report)
     assert report.recovery_s < 120
     assert_no_5xx(load)
@@ -102,7 +106,7 @@ def test_sigterm_finishes_the_jobs_in_hand_before_the_worker_exits(fault_stack, 
     report = Report("3. SIGTERM a worker mid-job")
     load = Load(fault_stack.url, receiver.url)
     ids = load.burst("chaos", slow(0.3), 24)
-    victim = wait_until(lambda: next((w for w in WORKERS if holding(oracle, w)), None), 30, "a job in hand")
+    victim = busy_worker(oracle, "a job in hand")
     report.in_flight_at_fault = oracle.in_flight()
     os.kill(pid_of(fault_stack, victim), signal.SIGTERM)
     oracle.check(report, ids, faults=0)  # faults=0: nothing it held ran twice
@@ -153,8 +157,6 @@ def test_a_redis_restart_with_a_thousand_jobs_queued_keeps_them_all(fault_stack,
         fault_stack.supervisorctl("start", name)
     oracle.check(report, ids, faults=0, deadline_s=180)
     report.refused = load.refused()
-    from tests.faults.harness import record
-
     record(report)
     assert_no_5xx(load, allowed={503})
 
@@ -196,8 +198,6 @@ def test_with_everysec_a_redis_crash_loses_at_most_the_last_seconds_of_jobs(faul
     report.accepted, report.lost = len(acknowledged), len(lost)
     report.recovery_s = round(window, 2)
     report.refused = {"lost window s": round(window, 2)}
-    from tests.faults.harness import record
-
     record(report)
     for name in WORKERS:
         fault_stack.supervisorctl("start", name)
@@ -216,7 +216,7 @@ def test_a_worker_stopped_for_thirty_seconds_leaves_nothing_running(fault_stack,
     report = Report("8. SIGSTOP a worker 30 s, then SIGCONT")
     load = Load(fault_stack.url, receiver.url)
     ids = load.burst("chaos", slow(0.2), 30)
-    victim = wait_until(lambda: next((w for w in WORKERS if holding(oracle, w)), None), 30, "a job in hand")
+    victim = busy_worker(oracle, "a job in hand")
     pid = pid_of(fault_stack, victim)
     report.in_flight_at_fault = oracle.in_flight()
     os.kill(pid, signal.SIGSTOP)

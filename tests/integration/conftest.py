@@ -77,11 +77,3 @@ def digits():
 
     return load_digits()
 
-
-@pytest.fixture
-def receiver():
-    from tests.integration.receiver import Receiver
-
-    running = Receiver()
-    yield running
-    running.close()

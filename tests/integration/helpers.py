@@ -22,6 +22,17 @@ def wait_for(session: requests.Session, url: str, job_id: str, deadline_s: float
             return job
 
 
+def wait_until(check, timeout_s: float, what: str, step_s: float = 0.1):
+    """``check()``'s first truthy value; AssertionError naming ``what`` after ``timeout_s``."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        value = check()
+        if value:
+            return value
+        time.sleep(step_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
 def assert_problem(response: requests.Response, status: int) -> dict:
     assert response.status_code == status, (response.status_code, response.text[:300])
     assert response.headers["Content-Type"].startswith("application/problem+json"), response.headers

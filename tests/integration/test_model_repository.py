@@ -12,7 +12,7 @@ import requests
 from PIL import Image
 
 from tests.fixtures.repository import ROLLING_CONFIG, build_pair, build_scaled, save
-from tests.integration.helpers import TERMINAL, assert_problem, submit, wait_for
+from tests.integration.helpers import TERMINAL, assert_problem, submit, wait_for, wait_until
 
 ROUTE_CACHE_S = 2.0
 """How long a web process may keep routing to the version it last saw (its catalog cache)."""
@@ -26,16 +26,6 @@ def run(http, stack, model: str, body: dict, path: str = "jobs") -> dict:
     response = http.post(f"{stack.url}/v1/models/{model}/{path}", json=body, timeout=30)
     assert response.status_code == 202, response.text
     return wait_for(http, stack.url, response.json()["id"])
-
-
-def until(check, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def test_a_saved_model_with_named_inputs_serves_rows_and_columns(stack, http):
@@ -201,7 +191,7 @@ def test_a_rolling_update_under_load_fails_no_job_and_loses_none(stack, http):
         time.sleep(1.5)
         dropped_at = time.time()
         save(build_scaled(2), models_dir / "rolling" / "2", config=ROLLING_CONFIG)
-        until(lambda: model_info(http, stack, "rolling").get("latest_version") == 2, 60, "version 2 to be ready")
+        wait_until(lambda: model_info(http, stack, "rolling").get("latest_version") == 2, 60, "version 2 to be ready")
         ready_at = time.time()
         time.sleep(ROUTE_CACHE_S + 2.0)
     assert load.errors == []
@@ -219,23 +209,23 @@ def test_a_rolling_update_under_load_fails_no_job_and_loses_none(stack, http):
             assert version == 2
     assert {int(j["model_version"]) for j in jobs.values()} == {1, 2}
     # keep_versions: 1, so version 1 unloads once its jobs have ended.
-    until(lambda: http.get(f"{stack.url}/v1/models/rolling/versions/1", timeout=10).json()["state"] == "retired",
+    wait_until(lambda: http.get(f"{stack.url}/v1/models/rolling/versions/1", timeout=10).json()["state"] == "retired",
           30, "version 1 to be unloaded")
     assert model_info(http, stack, "rolling")["versions"] == [2]
 
 
 def test_a_broken_new_version_is_refused_and_the_old_one_keeps_serving(stack, http):
     models_dir = stack.models_dir
-    until(lambda: model_info(http, stack, "rolling").get("latest_version", 0) >= 1, 10, "rolling")
+    wait_until(lambda: model_info(http, stack, "rolling").get("latest_version", 0) >= 1, 10, "rolling")
     serving = model_info(http, stack, "rolling")["latest_version"]
     corrupt = models_dir / "rolling" / "7"
     corrupt.mkdir()
     (corrupt / "model.keras").write_bytes(b"this is not a zip archive")
-    failed = until(lambda: (lambda v: v if v.get("state") == "failed" else None)(
+    failed = wait_until(lambda: (lambda v: v if v.get("state") == "failed" else None)(
         http.get(f"{stack.url}/v1/models/rolling/versions/7", timeout=10).json()), 30, "version 7 refused")
     assert failed["reason"]
     save(build_scaled(8, features=3), models_dir / "rolling" / "8", config=ROLLING_CONFIG)
-    refused = until(lambda: (lambda v: v if v.get("state") == "failed" else None)(
+    refused = wait_until(lambda: (lambda v: v if v.get("state") == "failed" else None)(
         http.get(f"{stack.url}/v1/models/rolling/versions/8", timeout=10).json()), 30, "version 8 refused")
     assert f"differ from version {serving}" in refused["reason"]
     job = run(http, stack, "rolling", {"instances": [[2.0]]})
