@@ -76,13 +76,17 @@ def snapshot(redis, now: float | None = None) -> dict:
     }
 
 
-def record(redis, now: float | None = None) -> bool:
-    """Store a snapshot for the current slot unless some process already did; True if stored."""
+def record(redis, now: float | None = None, current: dict | None = None) -> bool:
+    """Store a snapshot for the current slot unless some process already did; True if stored.
+
+    ``current`` is a snapshot already taken at ``now``, so a caller that has one does not
+    read Redis twice for it.
+    """
     now = time.time() if now is None else now
     slot = int(now // SLOT_S)
     if not redis.set(f"{keys.STATS_HISTORY}:slot:{slot}", 1, nx=True, ex=int(SLOT_S * 5)):
         return False
-    current = snapshot(redis, now)
+    current = current if current is not None else snapshot(redis, now)
     point = {"at": now, "models": {name: _point(figures) for name, figures in current["models"].items()}}
     pipe = redis.pipeline(transaction=False)
     pipe.lpush(keys.STATS_HISTORY, orjson.dumps(point))
