@@ -1,4 +1,4 @@
-"""Publishing a job: Celery's ``send_task`` against inferq's one-MULTI submit, side by side.
+"""Publishing a job: Celery's ``send_task`` against inferq's one-script submit, side by side.
 
 Runs against the Redis URL given; uses its own queue names and deletes what it wrote.
 Prints one JSON object of median microseconds per submitted job.
@@ -34,7 +34,7 @@ def per_job_us(action) -> float:
 def main(url: str) -> None:
     client = redis.Redis.from_url(url)
     store = JobStore(client, ttl_s=300)
-    queue = JobQueue(client, store)
+    queue = JobQueue(client, store, Settings().max_queued_per_model)  # the default cap, as served
     celery = make_celery(Settings(redis_url=url))
 
     def job():
@@ -49,7 +49,7 @@ def main(url: str) -> None:
         "send_task_only_us": per_job_us(lambda: celery.send_task("inferq.predict", args=["x"],
                                                                   queue=f"inferq.{MODEL}")),
         "record_then_send_task_us": per_job_us(with_send_task),
-        "one_multi_submit_us": per_job_us(lambda: queue.submit(job())),
+        "one_script_submit_us": per_job_us(lambda: queue.submit(job())),
     }
     for key in client.scan_iter(f"*{MODEL}*"):
         client.delete(key)

@@ -138,7 +138,7 @@ def write(bench_dir: Path, raw, runs, memory, publish, capacity, machine: str, c
               "| path | µs per job |", "|---|---|",
               f"| Celery `send_task` alone (no job record) | {publish['send_task_only_us']:.0f} |",
               f"| job record, then `send_task` (two steps) | {publish['record_then_send_task_us']:.0f} |",
-              f"| inferq: record and message in one MULTI | {publish['one_multi_submit_us']:.0f} |", "",
+              f"| inferq: record and message in one script | {publish['one_script_submit_us']:.0f} |", "",
               "## Long-poll capacity (gunicorn gevent workers)", "",
               f"{capacity['clients']} clients long-polled {capacity['clients']} queued jobs at once "
               f"({capacity['parked_while_waiting']} were still parked after 3 s); once the worker started, "

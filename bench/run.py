@@ -88,7 +88,7 @@ def worker_rss_mib(stack, program: str) -> float:
 
 
 def publish_costs() -> dict:
-    """send_task against the one-MULTI submit, on a scratch Redis with the same AOF policy."""
+    """send_task against the one-script submit, on a scratch Redis with the same AOF policy."""
     port = free_port()
     server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                "--appendonly", "yes", "--appendfsync", "always", "--dir", str(WORK)],

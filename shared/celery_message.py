@@ -1,6 +1,6 @@
 """Celery task messages (protocol 2, kombu's Redis envelope), written and read without kombu.
 
-The API writes the message with ``LPUSH`` in the same MULTI as the job record: one round
+The API writes the message with ``LPUSH`` in the same Lua script that stores the job record: one round
 trip per submit, and never a stored job without its message (or the reverse). The bytes
 are exactly what ``send_task`` would have pushed, so a stock Celery worker consumes them;
 ``tests/integration`` proves that with a prefork worker.

@@ -203,6 +203,16 @@ class JobStore:
     def create(self, job: Job, pipeline=None) -> None:
         """Store a new queued job with its TTL and count the submission."""
         pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=True)
+        pipe.hset(keys.job(job.id), mapping=self.new_record(job))
+        pipe.expire(keys.job(job.id), self.ttl_s)
+        pipe.hincrby(keys.METRICS_SUBMITTED, job.model, 1)
+        pipe.hincrby(keys.pending(job.model), job.model_version, 1)
+        if pipeline is None:
+            pipe.execute()
+
+    @staticmethod
+    def new_record(job: Job) -> dict:
+        """The hash fields of a job that has just been submitted."""
         record = {
             "id": job.id,
             "model": job.model,
@@ -219,12 +229,7 @@ class JobStore:
             record["input_npy"] = job.input_npy
         else:
             record["instances"] = job.instances_json
-        pipe.hset(keys.job(job.id), mapping=record)
-        pipe.expire(keys.job(job.id), self.ttl_s)
-        pipe.hincrby(keys.METRICS_SUBMITTED, job.model, 1)
-        pipe.hincrby(keys.pending(job.model), job.model_version, 1)
-        if pipeline is None:
-            pipe.execute()
+        return record
 
     def get(self, job_id: str) -> Job | None:
         """The job, or None when the id is unknown or expired."""

@@ -37,7 +37,7 @@ def model_states(name: str) -> str:
 def pending(model_name: str) -> str:
     """Hash: version -> jobs routed to it that have not ended (queued, claimed or running).
 
-    Raised in the submit MULTI and lowered in the Lua step that ends a job, so it is exact;
+    Raised in the submit script and lowered in the Lua step that ends a job, so it is exact;
     a worker unloads a retired version only once its count is zero.
     """
     return f"{PREFIX}:pending:{model_name}"

@@ -9,8 +9,7 @@ import math
 
 from shared import keys, throughput
 from shared.errors import TooManyRequests, Unavailable
-from shared.settings import Settings
-from shared.signatures import ModelCatalog
+from shared.queue import QueueFull
 
 RETRY_AFTER_MAX_S = 300
 """Longest ``Retry-After`` given when the queue is full (the model may be stalled)."""
@@ -33,20 +32,14 @@ return tostring(wait)
 """
 
 
-def check_queue_room(redis, catalog: ModelCatalog, settings: Settings, model: str, now: float) -> None:
-    """503 when the model already holds ``INFERQ_MAX_QUEUED_PER_MODEL`` unfinished jobs."""
-    cap = settings.max_queued_per_model
-    if cap <= 0:
-        return
-    backlog = sum(max(0, count) for count in catalog.pending(model).values())
-    if backlog < cap:
-        return
-    rate = throughput.jobs_per_second(redis, model, now)
-    wait = (backlog - cap + 1) / rate if rate > 0 else RETRY_AFTER_MAX_S
+def queue_full(redis, full: QueueFull, cap: int, now: float) -> Unavailable:
+    """The 503 for a submit the queue cap refused, with how long until there is room."""
+    rate = throughput.jobs_per_second(redis, full.model, now)
+    wait = (full.backlog - cap + 1) / rate if rate > 0 else RETRY_AFTER_MAX_S
     retry_after = int(min(RETRY_AFTER_MAX_S, max(1, math.ceil(wait))))
-    raise Unavailable(f"model {model} has {backlog} unfinished jobs, its limit; at the current "
-                      f"{rate:.1f} jobs/s there is room in about {retry_after} s",
-                      retry_after=retry_after, backlog=backlog, jobs_per_second=round(rate, 3))
+    return Unavailable(f"model {full.model} has {full.backlog} unfinished jobs, its limit; at the current "
+                       f"{rate:.1f} jobs/s there is room in about {retry_after} s",
+                       retry_after=retry_after, backlog=full.backlog, jobs_per_second=round(rate, 3))
 
 
 class RateLimiter:

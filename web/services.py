@@ -56,7 +56,7 @@ def build_services(settings: Settings, client: redis.Redis | None = None) -> Ser
         redis=client,
         store=store,
         catalog=ModelCatalog(client, cache_ttl_s=SIGNATURE_CACHE_S),
-        queue=JobQueue(client, store),
+        queue=JobQueue(client, store, settings.max_queued_per_model),
         waiter=CompletionWaiter(subscriber, keys.JOB_FINISHED_CHANNEL),
         rate_limiter=RateLimiter(client, settings.rate_limit_per_key, settings.rate_limit_burst),
     )

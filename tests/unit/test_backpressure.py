@@ -1,8 +1,11 @@
 """The queue cap (503) and the per-key rate limit (429), both with Retry-After."""
 import time
 
-from shared import throughput
+import pytest
+
+from shared import keys, throughput
 from shared.jobs import Job, JobStore
+from shared.queue import JobQueue, QueueFull
 from shared.settings import Settings
 from shared.signatures import ModelCatalog
 from tests.unit.conftest import DIGITS, digit_image
@@ -97,3 +100,29 @@ def test_out_of_order_clocks_do_not_refill_the_same_interval_twice(redis_client)
         except Exception as exc:
             assert exc.status == 429
     assert granted == 0
+
+
+def test_a_submit_refused_by_the_cap_stores_nothing_at_all(redis_client):
+    queue = JobQueue(redis_client, JobStore(redis_client, 60), max_queued_per_model=2)
+    for n in range(2):
+        queue.submit(Job(id=f"in{n}", model="m", model_version="1", instances_json=b"[[1]]"))
+    with pytest.raises(QueueFull) as refused:
+        queue.submit(Job(id="out", model="m", model_version="1", instances_json=b"[[1]]"))
+    assert refused.value.backlog == 2
+    assert not redis_client.exists(keys.job("out"))
+    assert redis_client.llen(keys.queue("m")) == 2
+    assert redis_client.hget(keys.METRICS_SUBMITTED, "m") == b"2"
+    assert redis_client.hgetall(keys.pending("m")) == {b"1": b"2"}
+
+
+def test_the_cap_counts_unfinished_jobs_of_every_version(redis_client):
+    store = JobStore(redis_client, 60)
+    queue = JobQueue(redis_client, store, max_queued_per_model=2)
+    old = Job(id="old", model="m", model_version="1", instances_json=b"[[1]]")
+    queue.submit(old)
+    queue.submit(Job(id="new", model="m", model_version="2", instances_json=b"[[1]]"))
+    with pytest.raises(QueueFull):
+        queue.submit(Job(id="more", model="m", model_version="2", instances_json=b"[[1]]"))
+    store.succeed(old, b"[1]")  # an ended job makes room
+    queue.submit(Job(id="more", model="m", model_version="2", instances_json=b"[[1]]"))
+    assert redis_client.exists(keys.job("more"))

@@ -13,10 +13,11 @@ from jsonschema.exceptions import best_match
 from shared import schemas
 from shared.errors import BadRequest, Conflict, InvalidInput, NotFound, PayloadTooLarge
 from shared.jobs import Job, new_job_id
+from shared.queue import QueueFull
 from shared.validation import named_inputs, validate_array
 from shared.webhooks import parse_webhook
 from web import idempotency, images
-from web.backpressure import check_queue_room
+from web.backpressure import queue_full
 from web.body import (JSON_MIMETYPE, MULTIPART_MIMETYPE, NPY_MIMETYPE, SUBMIT_MIMETYPES, parse_json,
                       parse_npy, prefer_wait, read_bytes, require_type, wait_seconds)
 from web.auth import current_owner
@@ -90,10 +91,17 @@ def _submit(model: str, signature):
 
 
 def admit(job: Job) -> None:
-    """429 when the key is over its rate, 503 when the model's queue is full."""
+    """429 when the key is over its rate (the queue cap is checked as the job is stored)."""
+    services().rate_limiter.check(job.owner, job.created_at)
+
+
+def enqueue(job: Job) -> None:
+    """Store and queue ``job``, or 503 with ``Retry-After`` when its model's queue is full."""
     svc = services()
-    svc.rate_limiter.check(job.owner, job.created_at)
-    check_queue_room(svc.redis, svc.catalog, svc.settings, job.model, job.created_at)
+    try:
+        svc.queue.submit(job)
+    except QueueFull as full:
+        raise queue_full(svc.redis, full, svc.settings.max_queued_per_model, job.created_at) from None
 
 
 def _header_webhook() -> dict | None:
@@ -109,10 +117,10 @@ def _queue_and_answer(job: Job):
     svc = services()
     wait = prefer_wait(request.headers.get("Prefer"), svc.settings.wait_cap_s)
     if not wait:
-        svc.queue.submit(job)
+        enqueue(job)
         return _job_response(job, created=True)
     with svc.waiter.watching(job.id) as finished:
-        svc.queue.submit(job)
+        enqueue(job)
         svc.waiter.wait_on(finished, wait, is_finished(job.id), check_first=False)
     return _job_response(require_job(job.id), created=True)
 

@@ -16,7 +16,7 @@ from shared.errors import Conflict, GatewayTimeout, ModelFailed, NotFound
 from shared.jobs import Job, JobStatus, new_job_id
 from web.auth import current_owner
 from web.body import JSON_MIMETYPE, read_bytes, require_type
-from web.routes.jobs import MODEL_NAME, is_finished, json_body, admit, json_inputs
+from web.routes.jobs import MODEL_NAME, admit, enqueue, is_finished, json_body, json_inputs
 from web.services import services
 
 bp = Blueprint("tfserving", __name__)
@@ -57,7 +57,7 @@ def _predict(model: str, signature):
               instances_json=json_inputs(body, signature, data))
     admit(job)
     with svc.waiter.watching(job.id) as finished:
-        svc.queue.submit(job)
+        enqueue(job)
         svc.waiter.wait_on(finished, svc.settings.predict_timeout_s, is_finished(job.id), check_first=False)
     done = svc.store.get_public(job.id)
     location = f"/v1/jobs/{job.id}"
