@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -28,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from shared.settings import Settings  # noqa: E402
 from workers import autoscaler  # noqa: E402
 from workers.layout import programs as worker_programs  # noqa: E402
-from workers.registry import discover  # noqa: E402
+from workers.registry import discover, last_change  # noqa: E402
 
 READY_TIMEOUT_S = 180.0
 """How long to wait for /readyz before giving up (TensorFlow start and warm-up included)."""
@@ -56,8 +57,12 @@ def main() -> int:
         print("nginx is not installed (apt-get install nginx-light); serving gunicorn directly.")
         env["INFERQ_WEB_BIND"] = f"{settings.bind_host}:{settings.port}"
     models = sorted(discover(ROOT / settings.models_dir, settings.model_names or None))
-    conf = write_supervisor_conf(settings, data, models, nginx, own_redis=not os.environ.get("INFERQ_REDIS_URL"))
-    return supervise(conf, settings, env)
+    own_redis = not os.environ.get("INFERQ_REDIS_URL")
+    layout = worker_programs(settings, models)
+    conf = write_supervisor_conf(settings, data, layout, nginx, own_redis)
+    newcomers = NewModelPrograms(settings, layout, lambda grown: write_supervisor_conf(
+        settings, data, grown, nginx, own_redis))
+    return supervise(conf, settings, env, newcomers)
 
 
 def _local_redis_url(settings: Settings, data: Path) -> str:
@@ -172,14 +177,13 @@ server {{
 """
 
 
-def write_supervisor_conf(settings: Settings, data: Path, models: list[str], nginx: str | None,
+def write_supervisor_conf(settings: Settings, data: Path, layout: dict[str, list[str]], nginx: str | None,
                           own_redis: bool) -> Path:
-    """One program per process: redis, a worker per model, gunicorn, nginx."""
+    """One program per process: redis, a worker program per model (or group, ``layout``), gunicorn, nginx."""
     bin_dir = Path(sys.executable).parent
     programs = []
     if own_redis:
         programs.append(_program("redis", f"redis-server {data / 'redis.conf'}", 10))
-    layout = worker_programs(settings, models)
     scaling = autoscaler.policies(settings, layout) if settings.autoscale else {}
     for program, group in layout.items():
         # A stable id per process: a restarted worker re-queues the jobs it held.
@@ -256,8 +260,48 @@ def _program(name: str, command: str, priority: int, **extra) -> str:
     return "\n".join(lines) + "\n"
 
 
-def supervise(conf: Path, settings: Settings, env: dict[str, str]) -> int:
-    """Run supervisord, announce the URL when ready, and stop it on Ctrl-C or SIGTERM."""
+class NewModelPrograms:
+    """Serves model names that appear in the repository after the stack started.
+
+    Workers roll out new *versions* of their models themselves; a new *name* needs a worker
+    program. This rewrites the supervisord config with a program for it and asks supervisord
+    to re-read it (``supervisorctl update``): the new group is added, running ones are left
+    alone, and the autoscaler adopts the group on its next round.
+    """
+
+    def __init__(self, settings: Settings, layout: dict[str, list[str]],
+                 rewrite: Callable[[dict[str, list[str]]], Path]):
+        self.settings = settings
+        self.layout = dict(layout)
+        self.rewrite = rewrite
+
+    def unserved(self, now: float) -> list[str]:
+        """Model names with a complete-looking version that no worker program serves yet."""
+        served = {model for models in self.layout.values() for model in models}
+        found = discover(ROOT / self.settings.models_dir, self.settings.model_names or None)
+        return sorted(name for name, versions in found.items() if name not in served
+                      and now - last_change(versions[-1][1]) >= self.settings.reload_settle_s)
+
+    def add(self, supervisor_url: str, now: float) -> dict[str, list[str]]:
+        """Add worker programs for the unserved models; returns them."""
+        new_models = self.unserved(now)
+        if not new_models:
+            return {}
+        added = worker_programs(self.settings, new_models)
+        self.rewrite({**self.layout, **added})
+        rpc = autoscaler.SupervisorPool(supervisor_url).rpc
+        new_groups = rpc.reloadConfig()[0][0]
+        for program in added:
+            if program in new_groups:
+                rpc.addProcessGroup(program)
+        self.layout.update(added)
+        print(f"serving new models {', '.join(new_models)} ({', '.join(added)})", flush=True)
+        return added
+
+
+def supervise(conf: Path, settings: Settings, env: dict[str, str], newcomers: NewModelPrograms) -> int:
+    """Run supervisord, announce the URL when ready, add workers for new model names while it
+    runs, and stop it on Ctrl-C or SIGTERM."""
     supervisord = Path(sys.executable).parent / "supervisord"
     proc = subprocess.Popen([str(supervisord), "-c", str(conf)], env=env, cwd=ROOT,
                             start_new_session=True)
@@ -274,7 +318,16 @@ def supervise(conf: Path, settings: Settings, env: dict[str, str]) -> int:
         announce(url)
     else:
         print(f"the stack did not become ready; see {conf.parent / 'logs'}", flush=True)
-    return proc.wait()
+    supervisor_url = f"unix://{conf.parent / 'supervisor.sock'}"
+    while True:
+        try:
+            return proc.wait(timeout=settings.reload_interval_s)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            newcomers.add(supervisor_url, time.time())
+        except Exception as exc:  # supervisord busy or stopping: the next round tries again
+            print(f"could not add workers for new models yet: {exc!r}", flush=True)
 
 
 def wait_ready(url: str, proc: subprocess.Popen) -> bool:

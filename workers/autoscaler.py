@@ -23,11 +23,13 @@ import math
 import sys
 import time
 from dataclasses import dataclass, replace
+from typing import Callable
 
 from shared import backlog as backlogs
 from shared import keys
 from shared.settings import Settings
 from shared.signatures import WORKER_ALIVE_S
+from workers.layout import PROGRAM_PREFIX, models_of
 
 log = logging.getLogger("inferq.autoscaler")
 
@@ -164,6 +166,10 @@ class SupervisorPool:
     def running(self, program: str) -> int:
         return sum(1 for p in self.processes(program) if p["statename"] in self.RUNNING)
 
+    def worker_programs(self) -> set[str]:
+        """Every worker program supervisord knows, including those added since it started."""
+        return {p["group"] for p in self.rpc.getAllProcessInfo() if p["group"].startswith(PROGRAM_PREFIX)}
+
     def scale(self, program: str, target: int) -> None:
         """Start the lowest-numbered stopped processes, or stop the highest-numbered running ones."""
         processes = self.processes(program)
@@ -197,16 +203,34 @@ class Autoscaler:
     def _published(self, models: list[str]) -> bool:
         return all(self.redis.hlen(keys.model(model)) > 0 for model in models)
 
-    def __init__(self, redis, pool, programs: dict[str, list[str]], policies: dict[str, Policy]):
+    def __init__(self, redis, pool, programs: dict[str, list[str]], policies: dict[str, Policy],
+                 policies_for: Callable[[dict[str, list[str]]], dict[str, Policy]] | None = None):
+        """``policies_for``, when given, lets the loop adopt worker programs added later (a new
+        model dropped into the repository) with the policies it returns for them."""
         self.redis = redis
         self.pool = pool
-        self.programs = programs
+        self.programs = dict(programs)
         self.pacers = {program: Pacer(policies[program]) for program in programs}
+        self.policies_for = policies_for
         self._last_logged: dict[str, tuple[int, str]] = {}
+
+    def adopt_new_programs(self) -> dict[str, list[str]]:
+        """Start scaling the worker programs supervisord gained since the last round."""
+        if self.policies_for is None:
+            return {}
+        new = {program: models_of(program) for program in sorted(self.pool.worker_programs())
+               if program not in self.programs}
+        if new:
+            for program, policy in self.policies_for(new).items():
+                self.pacers[program] = Pacer(policy)
+            self.programs.update(new)
+            log.info(json.dumps({"event": "autoscaler-adopted", "programs": new}))
+        return new
 
     def round(self, now: float | None = None) -> list[Decision]:
         """Read, decide, act and log once for every program."""
         now = time.monotonic() if now is None else now
+        self.adopt_new_programs()
         decisions = []
         for program, models in self.programs.items():
             backlog = sum(backlogs.backlog(self.redis, model) for model in models)
@@ -240,16 +264,15 @@ def main() -> int:
 
     import redis
 
-    from workers.layout import programs as worker_programs
-    from workers.registry import discover
-
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    models = sorted(discover(settings.models_dir, settings.model_names or None))
-    programs = worker_programs(settings, models)
+    pool = SupervisorPool(os.environ["INFERQ_SUPERVISOR_URL"])
+    # supervisord's worker programs are the truth: ``make run`` adds one when a new model
+    # name appears in the repository, and the loop adopts it.
+    programs = {program: models_of(program) for program in sorted(pool.worker_programs())}
     chosen = policies(settings, programs)
-    scaler = Autoscaler(redis.Redis.from_url(settings.redis_url), SupervisorPool(os.environ["INFERQ_SUPERVISOR_URL"]),
-                        programs, chosen)
+    scaler = Autoscaler(redis.Redis.from_url(settings.redis_url), pool, programs, chosen,
+                        policies_for=lambda new: policies(settings, new))
     log.info(json.dumps({"event": "autoscaler-started", "programs": programs,
                          "policies": {program: vars(policy) for program, policy in chosen.items()}}))
     while True:

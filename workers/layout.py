@@ -15,9 +15,18 @@ def worker_groups(settings: Settings, models: list[str]) -> list[list[str]]:
     return groups + [[m] for m in models if m not in grouped]
 
 
+PROGRAM_PREFIX = "worker-"
+"""Worker programs are named ``worker-<model>[+<model>...]`` (model names cannot hold ``+``)."""
+
+
 def program_name(models: list[str]) -> str:
     """The supervisord program running the workers for ``models``."""
-    return "worker-" + "+".join(models)
+    return PROGRAM_PREFIX + "+".join(models)
+
+
+def models_of(program: str) -> list[str]:
+    """The models a worker program serves, read back from its name."""
+    return program.removeprefix(PROGRAM_PREFIX).split("+")
 
 
 def programs(settings: Settings, models: list[str]) -> dict[str, list[str]]:

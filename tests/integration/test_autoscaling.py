@@ -20,6 +20,7 @@ import pytest
 import redis
 import requests
 
+from tests.fixtures.repository import build_scaled, save
 from tests.integration.helpers import wait_for
 from tests.integration.stack import ROOT, copy_demo_model, free_port, start_stack, stop_stack
 
@@ -240,3 +241,20 @@ def test_a_worker_on_a_second_host_takes_jobs_and_is_counted(scaled):
     finally:
         worker.terminate()
         worker.wait(60)
+
+
+def test_a_model_dropped_in_under_a_new_name_gets_a_worker_and_is_adopted(scaled):
+    stack, _, _ = scaled
+    save(build_scaled(3), stack.models_dir / "late" / "1")
+
+    def published():
+        return requests.get(f"{stack.url}/v1/models/late", timeout=10).json().get("state") == "ready"
+
+    until(published, 120, "the new model to be loaded and published", step=0.2)
+    response = requests.post(f"{stack.url}/v1/models/late/jobs", json={"instances": [[2.0]]}, timeout=30)
+    assert response.status_code == 202, response.text
+    job = wait_for(requests.Session(), stack.url, response.json()["id"], deadline_s=60)
+    assert (job["status"], job["predictions"]) == ("succeeded", [[6.0]])
+    log = (stack.data_dir / "logs" / "autoscaler.log").read_text()
+    assert '"event": "autoscaler-adopted", "programs": {"worker-late": ["late"]}' in log
+    assert any(d["program"] == "worker-late" and d["target"] >= 1 for d in decisions(stack))

@@ -146,6 +146,22 @@ def test_reload_reaches_every_worker(stack, http):
     assert response.status_code == 202 and response.json()["workers_notified"] >= 3
 
 
+def test_a_model_dropped_in_under_a_new_name_is_served_without_a_restart(stack, http):
+    digits_worker = stack.program_pid("worker-digits")
+    save(build_scaled(7), stack.models_dir / "newcomer" / "1")
+
+    def published():
+        info = model_info(http, stack, "newcomer")
+        return info if info.get("state") == "ready" else None
+
+    info = wait_until(published, 120, "the new model to be loaded and published")
+    assert info["workers"] == 1 and info["inputs"][0]["name"] == "x"
+    done = run(http, stack, "newcomer", {"instances": [[2.0]]})
+    assert (done["model_version"], done["predictions"]) == ("1", [[14.0]])
+    assert " RUNNING " in stack.supervisorctl("status", "worker-newcomer")
+    assert stack.program_pid("worker-digits") == digits_worker  # running programs are left alone
+
+
 class Submitter:
     """Submits ``rolling`` jobs from several threads until stopped; remembers when and what."""
 

@@ -57,6 +57,9 @@ class FakePool:
         self.calls.append((program, target))
         self.count[program] = target
 
+    def worker_programs(self):
+        return set(self.count)
+
 
 def test_a_round_scales_each_program_and_logs_one_json_line_per_decision(redis_client, caplog):
     ModelCatalog(redis_client).publish(DIGITS)
@@ -109,3 +112,17 @@ def test_a_backlog_that_touches_zero_between_jobs_does_not_scale_down():
     quiet = [pacer.decide("p", backlog=0, current=1, now=30.0 + tick * 0.5) for tick in range(20)]
     first_zero = next(i for i, d in enumerate(quiet) if d.target == 0)
     assert 7.5 <= first_zero * 0.5 <= 8.5  # once nothing has waited for a whole window (8 s)
+
+
+def test_a_worker_program_added_while_running_is_adopted_with_its_models_policy(redis_client):
+    settings = Settings(autoscale_max=3, autoscale_overrides="late:min=0,max=2")
+    pool = FakePool({"worker-digits": 1})
+    scaler = Autoscaler(redis_client, pool, {"worker-digits": ["digits"]},
+                        policies(settings, {"worker-digits": ["digits"]}),
+                        policies_for=lambda new: policies(settings, new))
+    pool.count["worker-late+other"] = 0  # supervisord gained a program for two new models
+    decisions = scaler.round(now=1.0)
+    assert scaler.programs["worker-late+other"] == ["late", "other"]
+    assert scaler.pacers["worker-late+other"].policy.max == 2
+    adopted = next(d for d in decisions if d.program == "worker-late+other")
+    assert adopted.target == 1 and "publish" in adopted.reason  # woken to load and publish
