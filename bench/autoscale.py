@@ -148,10 +148,12 @@ def render(rows: list[dict]) -> str:
     if one["p99_ms"] <= peak["p99_ms"] * 1.2:
         lines += ["", f"Reading: on this machine one worker already serves the peak (p99 {one['p99_ms']:.0f} ms "
                       f"against {peak['p99_ms']:.0f} ms with two): web, nginx, Redis and the load generator share "
-                      "the same cores, so a second worker adds little capacity, while starting it (a few seconds "
-                      "of a core to import TensorFlow and load the model) competes with serving during the burst, "
-                      "which is where the autoscaler's p99 is made. The scaling logic itself is exercised by "
-                      "tests/integration/test_autoscaling.py; the worker-seconds column is what it saves."]
+                      "the same cores, so a second worker adds little capacity, and the autoscaler's p99 is made "
+                      "during the burst, while the second worker starts (a few seconds of CPU to import TensorFlow "
+                      "and load the model). It starts in SCHED_IDLE, on CPU the serving worker leaves spare "
+                      "(workers/start_priority.py), which narrowed the gap but did not close it. The scaling logic "
+                      "itself is exercised by tests/integration/test_autoscaling.py; the worker-seconds column is "
+                      "what it saves."]
     lines += ["", "Start-up measurements from `tests/integration/test_autoscaling.py` (last run): "
               + ", ".join(f"{k} = {v} s" for k, v in _start_times().items()), END]
     return "\n".join(lines) + "\n"

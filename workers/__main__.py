@@ -11,6 +11,7 @@ import sys
 
 from shared import keys
 from shared.settings import Settings
+from workers import start_priority
 from workers.registry import discover
 
 
@@ -21,6 +22,8 @@ def main(argv: list[str]) -> None:
     if not names:
         sys.exit(f"no models found in {settings.models_dir!r}")
     os.environ["INFERQ_WORKER_MODELS"] = ",".join(names)
+    if settings.worker_mode == "batch" and start_priority.load_on_spare_cpu(settings.redis_url, names):
+        print("other workers are serving these models: loading on spare CPU (SCHED_IDLE) until warm", flush=True)
     from workers.celery_app import app
 
     if settings.worker_mode == "batch":

@@ -13,6 +13,7 @@ import redis
 from shared.jobs import ALREADY_FINISHED, JobStore
 from shared.settings import Settings
 from shared.signatures import ModelCatalog
+from workers import start_priority
 from workers.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def init(settings: Settings) -> WorkerRuntime:
                                   health_check_interval=30)
     registry = ModelRegistry(settings, ModelCatalog(client), settings.model_names or None)
     registry.sync()
+    start_priority.back_to_normal()  # loaded and warm: serve at normal priority
     _current = WorkerRuntime(settings, client, registry)
     return _current
 
