@@ -5,7 +5,9 @@ workers of the same models are already serving (the autoscaler scaling up in a b
 restart), that start competes with them for the cores, and on a small machine the jobs they
 serve wait for it (``bench/autoscale.py`` measured it). Linux's ``SCHED_IDLE`` class runs a
 thread only on a core that would otherwise idle, so the newcomer loads on spare cycles; once
-its models are warm, every thread returns to the normal class.
+its models are warm, every thread returns to the normal class. Spare cycles may not exist (a
+saturated machine gives an idle-class thread almost nothing), so the class is left after
+``IDLE_START_LIMIT_S`` at the latest: a start may be slowed, never starved.
 
 Leaving ``SCHED_IDLE`` needs ``CAP_SYS_NICE`` (or an ``RLIMIT_NICE`` that allows nice 0), so a
 process without it starts at normal priority rather than risk staying in the idle class.
@@ -15,12 +17,16 @@ from __future__ import annotations
 import logging
 import os
 import resource
+import threading
 import time
 
 from shared import keys
 from shared.signatures import WORKER_ALIVE_S
 
 log = logging.getLogger(__name__)
+
+IDLE_START_LIMIT_S = 10.0
+"""Longest time a starting worker stays in SCHED_IDLE before it competes like any process."""
 
 CAP_SYS_NICE = 23
 """Bit of CAP_SYS_NICE in /proc/self/status's CapEff mask."""
@@ -62,8 +68,16 @@ def load_on_spare_cpu(redis_url: str, models: list[str]) -> bool:
     except redis.RedisError:
         return False
     if busy:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        enter_idle(IDLE_START_LIMIT_S)
     return busy
+
+
+def enter_idle(limit_s: float) -> None:
+    """This thread (and every thread it creates) in SCHED_IDLE, for ``limit_s`` at most."""
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    deadline = threading.Timer(limit_s, back_to_normal)  # needs microseconds of CPU, even idle
+    deadline.daemon = True
+    deadline.start()
 
 
 def back_to_normal() -> None:

@@ -39,3 +39,18 @@ def test_threads_started_while_idle_inherit_it_and_all_return_to_normal():
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
     before, after, idle, normal = json.loads(out.stdout)
     assert before == [idle, idle] and after == [normal, normal]
+
+
+@pytest.mark.skipif(not start_priority.can_return_to_normal(), reason="leaving SCHED_IDLE needs CAP_SYS_NICE")
+def test_a_start_that_stays_idle_too_long_returns_to_normal_by_itself():
+    script = textwrap.dedent("""
+        import json, os, time
+        from workers import start_priority
+        start_priority.enter_idle(0.3)
+        idle_now = os.sched_getscheduler(0)
+        time.sleep(1.0)  # never warm: the deadline must act alone
+        print(json.dumps([idle_now, os.sched_getscheduler(0), os.SCHED_IDLE, os.SCHED_OTHER]))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    during, after, idle, normal = json.loads(out.stdout)
+    assert (during, after) == (idle, normal)
