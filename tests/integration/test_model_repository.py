@@ -150,12 +150,12 @@ def test_a_model_dropped_in_under_a_new_name_is_served_without_a_restart(stack, 
     digits_worker = stack.program_pid("worker-digits")
     save(build_scaled(7), stack.models_dir / "newcomer" / "1")
 
-    def published():
+    def served():  # published by its worker, whose heartbeat follows once its consumer runs
         info = model_info(http, stack, "newcomer")
-        return info if info.get("state") == "ready" else None
+        return info if info.get("state") == "ready" and info.get("workers") == 1 else None
 
-    info = wait_until(published, 120, "the new model to be loaded and published")
-    assert info["workers"] == 1 and info["inputs"][0]["name"] == "x"
+    info = wait_until(served, 120, "the new model to be loaded, published and served")
+    assert info["inputs"][0]["name"] == "x"
     done = run(http, stack, "newcomer", {"instances": [[2.0]]})
     assert (done["model_version"], done["predictions"]) == ("1", [[14.0]])
     assert " RUNNING " in stack.supervisorctl("status", "worker-newcomer")
