@@ -82,6 +82,8 @@ def enter_idle(limit_s: float) -> None:
 
 def back_to_normal() -> None:
     """Every thread of this process back in the normal class (a no-op when none left it)."""
+    if not hasattr(os, "SCHED_IDLE"):  # not Linux: nothing ever left it
+        return
     for tid in os.listdir("/proc/self/task"):
         try:
             if os.sched_getscheduler(int(tid)) == os.SCHED_IDLE:
