@@ -16,12 +16,6 @@ WORKERS = [f"{WORKER_GROUP}:{WORKER_GROUP}-{n}" for n in range(2)]
 """supervisord names of the two worker processes."""
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "tests/faults" in str(item.fspath):
-            item.add_marker(pytest.mark.faults)
-
-
 @pytest.fixture(scope="session")
 def fault_stack(tmp_path_factory):
     if shutil.which("redis-server") is None:

@@ -16,12 +16,6 @@ WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"integration-tests-webhook-key-32b
 ROOT_MODELS = os.path.join(os.path.dirname(__file__), "..", "..", "models")
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "tests/integration" in str(item.fspath):
-            item.add_marker(pytest.mark.integration)
-
-
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     if shutil.which("redis-server") is None:
