@@ -32,7 +32,7 @@ model: models/digits/1/model.keras
 run: $(STAMP_LOCAL) models/digits/1/model.keras
 	@command -v nginx >/dev/null || echo "nginx not found: install it with 'apt-get install -y nginx-light' (serving gunicorn directly meanwhile)"
 	@command -v redis-server >/dev/null || { echo "redis-server not found: install it with 'apt-get install -y redis-server', or set INFERQ_REDIS_URL"; [ -n "$$INFERQ_REDIS_URL" ]; }
-	exec $(PY) scripts/stack.py
+	exec $(PY) -m launcher
 
 test: $(STAMP_DEV) models/digits/1/model.keras
 	$(PY) -m pytest tests/unit tests/integration

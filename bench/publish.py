@@ -12,8 +12,10 @@ import time
 
 import redis
 
-from shared.broker import make_celery
-from shared.jobs import Job, JobStore, new_job_id
+from workers.celery_config import make_celery
+from shared import keys
+from shared.job_store import JobStore
+from shared.jobs import Job, new_job_id
 from shared.queue import JobQueue
 from shared.settings import Settings
 
@@ -41,8 +43,8 @@ def main(url: str) -> None:
         return Job(id=new_job_id(), model=MODEL, model_version="1", instances_json=b"[[1]]")
 
     def with_send_task():
-        created = job()
-        store.create(created)
+        created = job()  # the two-step design: write the record, then publish with Celery
+        client.hset(keys.job(created.id), mapping=store.new_record(created))
         celery.send_task("inferq.predict", args=[created.id], queue=f"inferq.{MODEL}")
 
     result = {

@@ -55,7 +55,7 @@ def main() -> None:
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    from workers.compiled import CompiledModel
+    from workers.inference.compiled import CompiledModel
 
     compiled = CompiledModel("bench", 1, keras.saving.load_model(args.model, compile=False))
     shape = compiled.signature.inputs[0].instance_shape

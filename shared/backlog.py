@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from shared import celery_message, keys
-from shared.broker import PREDICT_TASK
+from shared.tasks import PREDICT_TASK
 
 
 def backlog(redis, model: str) -> int:

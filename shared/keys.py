@@ -102,7 +102,7 @@ def batch_size_histogram(model_name: str) -> str:
 
 
 WEBHOOK_SCHEDULE = f"{PREFIX}:webhooks:scheduled"
-"""Sorted set: webhook delivery message -> time it is due (durable retries)."""
+"""Sorted set: ``job|event|attempt`` -> time that retry is due (durable retries)."""
 
 METRICS_WEBHOOKS = f"{PREFIX}:metrics:webhooks"
 """Hash: delivery outcome -> count of attempts that ended so."""
@@ -129,6 +129,14 @@ def deliveries(job_id: str) -> str:
 def webhook_open(job_id: str, event: str) -> str:
     """Set while an event's delivery is pending, so ``completed`` waits for ``started``."""
     return f"{PREFIX}:job:{job_id}:webhook-open:{event}"
+
+
+def webhook_event(job_id: str, event: str) -> str:
+    """Hash: the job as it was when ``event`` happened, so every attempt sends the same body.
+
+    Written for ``started`` (the job moves on); ``completed`` reads the ended job itself,
+    which no longer changes."""
+    return f"{PREFIX}:job:{job_id}:event:{event}"
 
 
 def idempotency(key: str) -> str:

@@ -1,31 +1,12 @@
 """Putting jobs on their model's queue: the record and its Celery message in one atomic step."""
 from __future__ import annotations
 
-from shared import celery_message, keys
-from shared.broker import PREDICT_TASK
-from shared.jobs import Job, JobStore
+import orjson
 
-# KEYS: job hash, submitted counter, pending hash, queue list.
-# ARGV: queue cap (0: none), ttl, model, version, Celery message, then the record's field/value pairs.
-# Returns -1 when stored, else the backlog that left no room. The cap is checked in the same
-# script that counts the job, so concurrent submits can never overshoot it.
-_SUBMIT = """
-local cap = tonumber(ARGV[1])
-if cap > 0 then
-  local backlog = 0
-  for _, count in ipairs(redis.call('HVALS', KEYS[3])) do
-    local n = tonumber(count)
-    if n > 0 then backlog = backlog + n end
-  end
-  if backlog >= cap then return backlog end
-end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
-redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
-redis.call('LPUSH', KEYS[4], ARGV[5])
-return -1
-"""
+from shared import celery_message, keys, lua
+from shared.job_store import JobStore
+from shared.jobs import Job
+from shared.tasks import PREDICT_TASK
 
 
 class QueueFull(Exception):
@@ -44,7 +25,7 @@ class JobQueue:
         self.redis = redis
         self.store = store
         self.max_queued_per_model = max(0, max_queued_per_model)
-        self._submit = redis.register_script(_SUBMIT)
+        self._submit = redis.register_script(lua.script("submit"))
 
     def submit(self, job: Job) -> None:
         """Store ``job`` and LPUSH its predict message; either both happen or neither.
@@ -52,16 +33,11 @@ class JobQueue:
         Raises ``QueueFull`` (having stored nothing) when the model is at its cap.
         """
         queue = keys.queue(job.model)
+        args = {"cap": self.max_queued_per_model, "ttl": self.store.ttl_s, "model": job.model,
+                "version": job.model_version,
+                "message": celery_message.encode(PREDICT_TASK, job.id, queue).decode()}
         fields = [part for pair in self.store.new_record(job).items() for part in pair]
-        backlog = self._submit(
-            keys=[keys.job(job.id), keys.METRICS_SUBMITTED, keys.pending(job.model), queue],
-            args=[self.max_queued_per_model, self.store.ttl_s, job.model, job.model_version,
-                  celery_message.encode(PREDICT_TASK, job.id, queue), *fields])
+        backlog = self._submit(keys=[keys.job(job.id), keys.METRICS_SUBMITTED, keys.pending(job.model), queue],
+                               args=[orjson.dumps(args), *fields])
         if int(backlog) >= 0:
             raise QueueFull(job.model, int(backlog))
-
-    def requeue(self, job_id: str, model: str, pipeline=None) -> None:
-        """Queue (again) the predict message for an existing job."""
-        queue = keys.queue(model)
-        target = pipeline if pipeline is not None else self.redis
-        target.lpush(queue, celery_message.encode(PREDICT_TASK, job_id, queue))

@@ -1,14 +1,25 @@
 """One frozen settings object, read from ``INFERQ_*`` environment variables.
 
-Every field has a documented default; the README's configuration table lists them all.
+Every field has a documented default; ``docs/configuration.md`` is generated from them.
+No other module reads ``INFERQ_*`` variables.
 """
 from __future__ import annotations
 
+import enum
 import os
 from dataclasses import dataclass, fields
 from typing import Mapping
 
 PREFIX = "INFERQ_"
+
+
+class WorkerMode(str, enum.Enum):
+    """How an inference worker takes jobs off its queues."""
+
+    BATCH = "batch"
+    """inferq's batching consumer: many jobs per claim, one forward pass per batch."""
+    PREFORK = "prefork"
+    """Stock Celery: one job per task in pool children (kept for comparison)."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +53,7 @@ class Settings:
     ops_listen: str = ""
     """``host:port`` of a second nginx listener serving only /healthz, /readyz and /metrics."""
     autoscale: bool = True
-    """``make run`` starts worker processes on demand (workers/autoscaler.py); false: a fixed count."""
+    """``make run`` starts worker processes on demand (launcher/autoscaler.py); false: a fixed count."""
     autoscale_min: int = 1
     """Fewest worker processes per model (0 allows scaling to zero)."""
     autoscale_max: int = 2
@@ -83,7 +94,7 @@ class Settings:
     """Longest the TF Serving-compatible ``:predict`` waits for its job before answering 504."""
     visibility_timeout_s: int = 3600
     """Seconds before Redis redelivers an unacknowledged task; longer than the slowest job."""
-    worker_mode: str = "batch"
+    worker_mode: WorkerMode = WorkerMode.BATCH
     """``batch``: inferq's batching consumer; ``prefork``: stock Celery, one job per task."""
     worker_id: str = ""
     """Stable identity of a worker (its in-flight list survives restarts); default model@host."""
@@ -143,6 +154,8 @@ class Settings:
     """A file of API keys, one per line (``#`` comments allowed), added to ``api_keys``."""
     log_level: str = "info"
     """Log level for web and workers."""
+    supervisor_url: str = ""
+    """supervisord's XML-RPC socket the local autoscaler drives (``make run`` sets it)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -167,6 +180,19 @@ class Settings:
         return [name.strip() for name in self.worker_models.split(",") if name.strip()]
 
 
+def is_given(name: str, environ: Mapping[str, str] | None = None) -> bool:
+    """True when setting ``name`` is set in the environment (``make run`` starts its own Redis otherwise)."""
+    env = os.environ if environ is None else environ
+    return bool(env.get(PREFIX + name.upper()))
+
+
+def child_environment(overrides: Mapping[str, str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment with some settings replaced, for the processes it starts."""
+    env = dict(os.environ if environ is None else environ)
+    env.update({PREFIX + name.upper(): value for name, value in overrides.items()})
+    return env
+
+
 BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
             "0": False, "false": False, "no": False, "off": False}
 
@@ -177,9 +203,10 @@ def _convert(name: str, raw: str, kind: type):
             raise ValueError(f"{PREFIX}{name.upper()}={raw!r} is not a boolean (true/false)")
         return BOOLEANS[raw.strip().lower()]
     try:
-        value = kind(raw)
+        value = kind(raw.strip().lower() if issubclass(kind, enum.Enum) else raw)
     except ValueError as exc:
-        raise ValueError(f"{PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}") from exc
+        choices = f" (one of {', '.join(m.value for m in kind)})" if issubclass(kind, enum.Enum) else ""
+        raise ValueError(f"{PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}{choices}") from exc
     if kind in (int, float) and value < 0:
         raise ValueError(f"{PREFIX}{name.upper()} must not be negative, got {raw!r}")
     return value

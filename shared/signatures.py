@@ -5,6 +5,8 @@ validate inputs, because web never imports TensorFlow.
 """
 from __future__ import annotations
 
+import enum
+
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -68,7 +70,7 @@ class ModelSignature:
                    data.get("config") or {})
 
 
-class ModelState:
+class ModelState(str, enum.Enum):
     """Where a model version is in its life on the workers."""
 
     LOADING = "loading"
@@ -99,7 +101,7 @@ class ModelCatalog:
         self.set_state(signature.name, signature.version, ModelState.READY, pipeline=pipe)
         pipe.execute()
 
-    def withdraw(self, name: str, version: int, state: str = ModelState.RETIRING,
+    def withdraw(self, name: str, version: int, state: ModelState = ModelState.RETIRING,
                  reason: str = "") -> None:
         """Stop routing new jobs to a version (web sees it within its cache TTL)."""
         pipe = self.redis.pipeline(transaction=True)
@@ -107,7 +109,7 @@ class ModelCatalog:
         self.set_state(name, version, state, reason, pipeline=pipe)
         pipe.execute()
 
-    def set_state(self, name: str, version: int, state: str, reason: str = "", pipeline=None) -> None:
+    def set_state(self, name: str, version: int, state: ModelState, reason: str = "", pipeline=None) -> None:
         """Record a version's state (and why, for ``failed``) for ``GET /v1/models``."""
         target = pipeline if pipeline is not None else self.redis
         record = orjson.dumps({"state": state, "reason": reason, "at": time.time()})

@@ -26,14 +26,6 @@ DTYPE_LIMITS = {
 """Values each input dtype can hold; anything outside would overflow silently in the worker."""
 
 
-def validate_instances(instances: list, signature: ModelSignature, max_instances: int,
-                       max_elements: int, may_hold_booleans: bool = True) -> None:
-    """Raise ``InvalidInput`` unless every instance matches the model's single input."""
-    _check_count(len(instances), max_instances)
-    validate_column(instances, signature.inputs[0], signature.name, max_elements,
-                    may_hold_booleans, lambda index: f"instances[{index}]")
-
-
 def validate_column(values: list, spec: TensorSpec, model: str, max_elements: int,
                     may_hold_booleans: bool, label) -> int:
     """Check one input's values (one per instance) against its spec; returns the element count.

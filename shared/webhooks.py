@@ -5,19 +5,44 @@ credentials, overlong URL); addresses are checked again, after DNS, at delivery 
 """
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from shared.errors import InvalidInput
 
-EVENTS = ("started", "completed")
-DEFAULT_EVENTS = ("completed",)
-MAX_URL_LENGTH = 2048
-DELIVER_TASK = "inferq.deliver_webhook"
-"""Task that sends one webhook event; arguments: job id, event, webhook id, attempt."""
 
-WEBHOOK_QUEUE = "inferq.webhooks"
-"""Celery queue of the lightweight webhook worker (no TensorFlow)."""
+class WebhookEvent(str, enum.Enum):
+    """What a job's webhook can be told: that it started, or that it ended (any terminal state)."""
+
+    STARTED = "started"
+    COMPLETED = "completed"
+
+
+class DeliveryOutcome(str, enum.Enum):
+    """How one delivery attempt ended; the delivery log and ``inferq_webhook_deliveries_total`` use these."""
+
+    DELIVERED = "delivered"
+    """The receiver answered 2xx."""
+    RETRYING = "retrying"
+    """A connection error, timeout, 429 or 5xx: another attempt is scheduled."""
+    FAILED = "failed"
+    """Any other answer (3xx, 4xx): final, the receiver refused the event."""
+    DENIED = "denied"
+    """The SSRF guard refused the destination: final, nothing was sent."""
+    DEAD = "dead"
+    """Still retryable after the last scheduled retry: final, listed for operators."""
+    WAITING = "waiting"
+    """Not attempted: a completed event waits while its started event is undelivered."""
+
+    def is_final(self) -> bool:
+        """True when no further attempt of this delivery will be made."""
+        return self not in (DeliveryOutcome.RETRYING, DeliveryOutcome.WAITING)
+
+
+EVENTS = tuple(event.value for event in WebhookEvent)
+DEFAULT_EVENTS = (WebhookEvent.COMPLETED.value,)
+MAX_URL_LENGTH = 2048
 
 
 @dataclass(frozen=True)
@@ -72,16 +97,4 @@ def check_url(url) -> None:
 
 def webhook_id(job_id: str, event: str) -> str:
     """The ``webhook-id`` of one event: the same on every retry and redelivery."""
-    return f"msg_{job_id}_{event}"
-
-
-def outstanding_member(job_id: str, event: str) -> str:
-    """How a queued delivery is named in ``keys.WEBHOOK_OUTSTANDING``."""
-    return f"{job_id}|{event}"
-
-
-def delivery_message(job_id: str, event: str, attempt: int = 1) -> bytes:
-    """The Celery message asking the webhook worker to send ``event`` for ``job_id``."""
-    from shared.celery_message import encode_call
-
-    return encode_call(DELIVER_TASK, [job_id, event, webhook_id(job_id, event), attempt], WEBHOOK_QUEUE)
+    return f"msg_{job_id}_{WebhookEvent(event).value}"

@@ -30,7 +30,7 @@ class RedisMetricsCollector:
         return []
 
     def collect(self):
-        """Yield every metric family from one round trip's worth of Redis reads."""
+        """Yield every metric family; the per-model reads share one pipeline, the rest are a few calls each."""
         catalog = ModelCatalog(self.redis)
         models = catalog.names()
         submitted = _decode_counts(self.redis.hgetall(keys.METRICS_SUBMITTED))

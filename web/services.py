@@ -7,7 +7,8 @@ import redis
 from flask import current_app
 
 from shared import keys
-from shared.jobs import JobStore
+from shared.job_store import JobStore
+from shared.outbox import Outbox
 from shared.queue import JobQueue
 from shared.settings import Settings
 from shared.signatures import ModelCatalog
@@ -33,6 +34,7 @@ class Services:
     store: JobStore
     catalog: ModelCatalog
     queue: JobQueue
+    outbox: Outbox
     waiter: CompletionWaiter
     rate_limiter: RateLimiter
 
@@ -57,6 +59,7 @@ def build_services(settings: Settings, client: redis.Redis | None = None) -> Ser
         store=store,
         catalog=ModelCatalog(client, cache_ttl_s=SIGNATURE_CACHE_S),
         queue=JobQueue(client, store, settings.max_queued_per_model),
+        outbox=Outbox(client, settings.job_ttl_s),
         waiter=CompletionWaiter(subscriber, keys.JOB_FINISHED_CHANNEL),
         rate_limiter=RateLimiter(client, settings.rate_limit_per_key, settings.rate_limit_burst),
     )

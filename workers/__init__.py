@@ -1,1 +1,1 @@
-"""Inference workers: the Celery app, model loading, compiled inference and the predict task."""
+"""The two worker processes, one package each: ``inference`` (TensorFlow) and ``webhooks`` (no TensorFlow)."""

@@ -17,4 +17,4 @@ COPY scripts/train_digits.py scripts/
 COPY models/ models/
 
 USER 10001
-CMD ["python", "-m", "workers"]
+CMD ["python", "-m", "workers.inference"]

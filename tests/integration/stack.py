@@ -1,4 +1,4 @@
-"""Starts the real stack (scripts/stack.py: redis-server, Celery workers, gunicorn, nginx)
+"""Starts the real stack (launcher/stack.py: redis-server, Celery workers, gunicorn, nginx)
 on free ports in a temporary folder, and stops it again."""
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ class Stack:
 
 
 def start_stack(base: Path, models_dir: Path, expect_models: set[str], extra_env: dict | None = None) -> Stack:
-    """Launch scripts/stack.py and wait until every expected model is published."""
+    """Launch launcher/stack.py and wait until every expected model is published."""
     port, web_port, redis_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("INFERQ_")}
     env.update({
@@ -74,7 +74,7 @@ def start_stack(base: Path, models_dir: Path, expect_models: set[str], extra_env
     })
     env.update(extra_env or {})
     log_path = base / "stack.log"
-    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "stack.py")], cwd=ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "launcher"], cwd=ROOT, env=env,
                                stdout=log_path.open("w"), stderr=subprocess.STDOUT)
     stack = Stack(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{web_port}", base / "data", models_dir,
                   env, process, log_path)

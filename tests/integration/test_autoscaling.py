@@ -218,7 +218,7 @@ def test_a_worker_on_a_second_host_takes_jobs_and_is_counted(scaled):
     env = {**os.environ, "INFERQ_REDIS_URL": remote_url, "INFERQ_MODELS_DIR": str(stack.models_dir),
            "INFERQ_WORKER_ID": "second-host", "INFERQ_AUTOSCALE": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
     log = stack.data_dir / "logs" / "second-host.log"
-    worker = subprocess.Popen(["ip", "netns", "exec", NETNS, sys.executable, "-m", "workers", "digits"],
+    worker = subprocess.Popen(["ip", "netns", "exec", NETNS, sys.executable, "-m", "workers.inference", "digits"],
                               cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:
         until(lambda: client.zscore("inferq:workers:digits", "second-host") is not None, 90, "the second host's heartbeat")

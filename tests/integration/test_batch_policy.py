@@ -7,9 +7,9 @@ import pytest
 import redis
 
 from shared import celery_message
-from shared.broker import PREDICT_TASK
+from shared.tasks import PREDICT_TASK
 from tests.unit.test_consumer import make_consumer, submit
-from workers.batching import BatchPolicy
+from workers.inference.batching import BatchPolicy
 
 MODEL = "policy-probe"
 """A model name no running worker serves, so only the test consumes its queue."""

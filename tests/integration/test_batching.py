@@ -8,7 +8,7 @@ import numpy as np
 import redis
 
 from shared import celery_message, keys
-from shared.broker import PREDICT_TASK
+from shared.tasks import PREDICT_TASK
 from tests.integration.helpers import submit, wait_for
 
 

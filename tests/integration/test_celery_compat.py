@@ -23,7 +23,7 @@ def prefork_worker(stack, tmp_path):
     env.update(INFERQ_REDIS_URL=stack.redis_url(), INFERQ_MODELS_DIR=str(tmp_path / "models"),
                INFERQ_WORKER_MODE="prefork", INFERQ_WORKER_CONCURRENCY="1", TF_CPP_MIN_LOG_LEVEL="2")
     log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen([sys.executable, "-m", "workers", "triple"], cwd=ROOT, env=env,
+    worker = subprocess.Popen([sys.executable, "-m", "workers.inference", "triple"], cwd=ROOT, env=env,
                               stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

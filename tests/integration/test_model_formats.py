@@ -5,7 +5,7 @@ import pytest
 
 from shared.settings import Settings
 from tests.fixtures.repository import build_legacy, build_pair, build_scaled, save
-from workers.registry import ModelRegistry, discover
+from workers.inference.registry import ModelRegistry, discover
 
 
 def registry_for(models_dir, **overrides) -> ModelRegistry:
@@ -93,7 +93,7 @@ def test_a_job_for_a_version_this_worker_is_about_to_load_waits_instead_of_faili
     import time
     from dataclasses import replace
 
-    from workers.registry import ModelNotLoaded
+    from workers.inference.registry import ModelNotLoaded
 
     save(build_scaled(1), tmp_path / "scaled" / "1")
     registry = registry_for(tmp_path, reload_settle_s=3600)

@@ -9,8 +9,7 @@ import pytest
 
 from shared.settings import Settings
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-import stack as launcher  # noqa: E402
+from launcher import configs as launcher
 
 
 @pytest.mark.parametrize("ops_listen", ["", "127.0.0.1:9101"])

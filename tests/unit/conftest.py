@@ -41,3 +41,11 @@ def client(app):
 def digit_image(value: float = 1.0) -> list[list[float]]:
     """An 8x8 instance for the digits signature."""
     return [[value] * 8 for _ in range(8)]
+
+
+def submit_job(store, job):
+    """Store ``job`` the way the API does: the Lua submit script (record, counters and message)."""
+    from shared.queue import JobQueue
+
+    JobQueue(store.redis, store).submit(job)
+    return job

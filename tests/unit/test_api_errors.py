@@ -3,7 +3,7 @@ import orjson
 import pytest
 
 from shared import celery_message, keys
-from shared.broker import PREDICT_TASK
+from shared.tasks import PREDICT_TASK
 from tests.unit.conftest import digit_image
 
 PROBLEM = "application/problem+json"

@@ -5,11 +5,12 @@ import logging
 import pytest
 
 from shared import keys
-from shared.jobs import Job, JobStore
+from shared.job_store import JobStore
+from shared.jobs import Job
 from shared.settings import Settings
 from shared.signatures import ModelCatalog
-from tests.unit.conftest import DIGITS
-from workers.autoscaler import Autoscaler, Pacer, Policy, parse_overrides, policies
+from tests.unit.conftest import DIGITS, submit_job
+from launcher.autoscaler import Autoscaler, Pacer, Policy, parse_overrides, policies
 
 
 @pytest.mark.parametrize("backlog, expected", [(0, 1), (1, 1), (32, 1), (33, 2), (64, 2), (1000, 4)])
@@ -65,7 +66,7 @@ def test_a_round_scales_each_program_and_logs_one_json_line_per_decision(redis_c
     ModelCatalog(redis_client).publish(DIGITS)
     store = JobStore(redis_client, 60)
     for n in range(70):
-        store.create(Job(id=f"j{n}", model="digits", model_version="1"))
+        submit_job(store, Job(id=f"j{n}", model="digits", model_version="1"))
     pool = FakePool({"worker-digits": 1})
     scaler = Autoscaler(redis_client, pool, {"worker-digits": ["digits"]},
                         {"worker-digits": Policy(min=1, max=4, target_backlog=32, up_cooldown_s=0)})
@@ -92,7 +93,7 @@ def test_workers_on_other_hosts_carry_their_share_of_the_backlog(redis_client):
     ModelCatalog(redis_client).publish(DIGITS)
     store = JobStore(redis_client, 60)
     for n in range(70):
-        store.create(Job(id=f"j{n}", model="digits", model_version="1"))
+        submit_job(store, Job(id=f"j{n}", model="digits", model_version="1"))
     now = time.time()
     redis_client.zadd(keys.workers("digits"), {"worker-digits-0@here": now, "remote-1": now, "remote-2": now,
                                                "long-gone": now - 600})

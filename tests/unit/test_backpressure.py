@@ -4,11 +4,12 @@ import time
 import pytest
 
 from shared import keys, throughput
-from shared.jobs import Job, JobStore
+from shared.job_store import JobStore
+from shared.jobs import Job
 from shared.queue import JobQueue, QueueFull
 from shared.settings import Settings
 from shared.signatures import ModelCatalog
-from tests.unit.conftest import DIGITS, digit_image
+from tests.unit.conftest import DIGITS, digit_image, submit_job
 from web.app import create_app
 from web.backpressure import RateLimiter
 
@@ -29,7 +30,7 @@ def test_a_full_queue_answers_503_with_retry_after_from_backlog_and_throughput(r
     finished = []
     for n in range(20):  # 20 jobs ended in the last seconds: about 0.5-0.6 jobs/s over the window
         job = Job(id=f"done{n}", model="digits", model_version="1")
-        store.create(job)
+        submit_job(store, job)
         store.succeed(job, b"[1]")
         finished.append(job)
     assert [submit(client).status_code for _ in range(3)] == [202, 202, 202]
@@ -80,7 +81,7 @@ def test_throughput_counts_jobs_ended_per_second(redis_client):
     store = JobStore(redis_client, 60)
     for n in range(30):
         job = Job(id=f"t{n}", model="m", model_version="1")
-        store.create(job)
+        submit_job(store, job)
         store.fail(job, "E", "m")
     now = time.time()
     rate = throughput.jobs_per_second(redis_client, "m", now)

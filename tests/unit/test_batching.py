@@ -1,7 +1,7 @@
 """Dynamic batching logic with a numpy stand-in for the model."""
 import numpy as np
 
-from workers.batching import run_batched
+from workers.inference.batching import run_batched
 
 
 class RecordingModel:

@@ -6,7 +6,7 @@ import pytest
 from celery import Celery
 
 from shared import celery_message
-from shared.broker import PREDICT_TASK
+from shared.tasks import PREDICT_TASK
 
 
 def test_message_carries_the_headers_and_body_celery_builds():

@@ -23,7 +23,7 @@ def test_accepts_what_standardwebhooks_signs():
 
 
 def test_standardwebhooks_accepts_what_the_server_signs():
-    from workers import signing
+    from workers.webhooks import signing
 
     headers = signing.headers(signing.secret_key(SECRET), "msg_2", int(time.time()), BODY)
     assert standardwebhooks.Webhook(SECRET).verify(BODY, headers) == verify(BODY, headers, SECRET)

@@ -5,11 +5,12 @@ import numpy as np
 import orjson
 
 from shared import celery_message, keys
-from shared.broker import PREDICT_TASK
-from shared.jobs import Job, JobStatus, JobStore
+from shared.tasks import PREDICT_TASK
+from shared.job_store import JobStore
+from shared.jobs import Job, JobStatus
 from shared.queue import JobQueue
-from workers.batching import BatchPolicy
-from workers.consumer import BatchConsumer
+from workers.inference.batching import BatchPolicy
+from workers.inference.consumer import BatchConsumer
 
 
 class DoublingModel:
@@ -144,7 +145,7 @@ def test_redelivered_finished_jobs_are_acknowledged_without_running(redis_client
     consumer, store, queue = make_consumer(redis_client, model=model)
     submit(queue, "done", [[1.0]])
     consumer.process(consumer.gather(), time.time())
-    queue.requeue("done", "digits")
+    redis_client.lpush(keys.queue("digits"), celery_message.encode(PREDICT_TASK, "done", keys.queue("digits")))
     consumer.process(consumer.gather(), time.time())
     assert model.passes == [1]
     assert redis_client.llen(keys.processing("w1", "digits")) == 0
@@ -174,7 +175,7 @@ def test_a_redis_outage_pauses_the_consumer_and_requeues_its_claims(redis_client
         consumer.stop()
 
     monkeypatch.setattr(consumer, "process", flaky_process)
-    monkeypatch.setattr("workers.consumer.RETRY_PAUSE_S", 0.01)
+    monkeypatch.setattr("workers.inference.consumer.RETRY_PAUSE_S", 0.01)
     thread = threading.Thread(target=consumer.run_forever)
     thread.start()
     thread.join(10)

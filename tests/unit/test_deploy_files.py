@@ -92,7 +92,7 @@ def test_the_web_image_carries_no_tensorflow():
     assert {"flask", "gunicorn", "celery", "redis"} <= web
 
 
-@pytest.mark.parametrize("modules", ["web.app, web.wsgi", "workers.webhook_worker, workers.webhook_tasks"])
+@pytest.mark.parametrize("modules", ["web.app, web.wsgi", "workers.webhooks.app, workers.webhooks.tasks, workers.webhooks.__main__"])
 def test_web_and_webhook_worker_never_import_tensorflow(modules):
     code = (f"import sys, {modules}; "
             "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; "

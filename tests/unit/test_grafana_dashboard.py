@@ -7,9 +7,10 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared import keys
-from shared.jobs import Job, JobStore
+from shared.job_store import JobStore
+from shared.jobs import Job
 from shared.signatures import ModelCatalog
-from tests.unit.conftest import DIGITS
+from tests.unit.conftest import DIGITS, submit_job
 from web import metrics
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "inferq.json"
@@ -20,7 +21,7 @@ def exported_samples(redis_client) -> set[str]:
     ModelCatalog(redis_client).publish(DIGITS)
     store = JobStore(redis_client, 60)
     job = Job(id="j", model="digits", model_version="1")
-    store.create(job)
+    submit_job(store, job)
     store.fail(job, "E", "m")
     redis_client.hset(keys.METRICS_WEBHOOKS, "delivered", 1)
     redis_client.hset(keys.AUTOSCALER_DESIRED, "worker-digits", 1)

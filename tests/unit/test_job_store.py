@@ -2,14 +2,16 @@ import time
 
 import orjson
 
+from tests.unit.conftest import submit_job
 from shared import keys
-from shared.jobs import ALREADY_FINISHED, Job, JobStatus, JobStore, latency_bucket, rfc3339
+from shared.job_store import JobStore, StartOutcome
+from shared.jobs import Job, JobStatus, latency_bucket, rfc3339
 
 
 def make_job(store: JobStore, created_at: float | None = None) -> Job:
     job = Job(id="job-1", model="digits", model_version="1", instances_json=b"[[1]]",
               created_at=created_at or time.time())
-    store.create(job)
+    submit_job(store, job)
     return job
 
 
@@ -32,10 +34,10 @@ def test_unknown_job_is_none(redis_client):
 def test_start_moves_to_running_and_counts_attempts(redis_client):
     store = JobStore(redis_client, ttl_s=60)
     make_job(store)
-    started = store.start("job-1", "w1")
+    started = store.start("job-1", "w1").job
     assert started.status is JobStatus.RUNNING and started.attempts == 1
     assert store.get("job-1").status is JobStatus.RUNNING
-    assert store.start("job-1", "w2").attempts == 2  # a redelivery after a lost worker
+    assert store.start("job-1", "w2").job.attempts == 2  # a redelivery after a lost worker
 
 
 def test_success_stores_predictions_and_publishes_completion(redis_client):
@@ -60,7 +62,7 @@ def test_a_finished_job_is_never_overwritten(redis_client):
     assert store.succeed(job, b"[1]")
     assert store.fail(job, "Boom", "late duplicate") is False
     assert store.succeed(job, b"[2]") is False
-    assert store.start(job.id, "w2") == ALREADY_FINISHED
+    assert store.start(job.id, "w2").outcome is StartOutcome.ALREADY_FINISHED
     stored = store.get(job.id)
     assert stored.status is JobStatus.SUCCEEDED
     assert stored.predictions_json == b"[1]"
@@ -82,7 +84,7 @@ def test_transitions_on_an_expired_job_do_not_recreate_it(redis_client):
     store = JobStore(redis_client, ttl_s=60)
     job = make_job(store)
     redis_client.delete(keys.job(job.id))
-    assert store.start(job.id, "w1") is None
+    assert store.start(job.id, "w1").outcome is StartOutcome.GONE
     assert store.succeed(job, b"[1]") is False
     assert not redis_client.exists(keys.job(job.id))
 
@@ -112,11 +114,11 @@ def test_start_many_reports_each_job_in_order(redis_client):
     store = JobStore(redis_client, ttl_s=60)
     job = make_job(store)
     finished = Job(id="job-2", model="digits", model_version="1")
-    store.create(finished)
+    submit_job(store, finished)
     store.fail(finished, "E", "m")
     started = store.start_many([job.id, "missing", finished.id], "w1")
-    assert started[0].id == job.id and started[0].status is JobStatus.RUNNING
-    assert started[1:] == [None, ALREADY_FINISHED]
+    assert started[0].job.id == job.id and started[0].job.status is JobStatus.RUNNING
+    assert [s.outcome for s in started[1:]] == [StartOutcome.GONE, StartOutcome.ALREADY_FINISHED]
 
 
 def test_timings_are_stored_with_the_result(redis_client):

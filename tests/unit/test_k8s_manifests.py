@@ -13,7 +13,7 @@ from shared.settings import Settings
 from shared.signatures import ModelCatalog
 from tests.unit.conftest import DIGITS
 from web import metrics
-from workers.autoscaler import Policy
+from launcher.autoscaler import Policy
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -67,7 +67,7 @@ def test_each_scaled_object_scales_its_worker_on_the_exported_backlog_with_the_a
     target = scaled["spec"]["scaleTargetRef"]
     worker = by_kind[(target["kind"], target["name"])]
     assert target == {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"worker-{model}"}
-    assert worker["spec"]["template"]["spec"]["containers"][0]["command"] == ["python", "-m", "workers", model]
+    assert worker["spec"]["template"]["spec"]["containers"][0]["command"] == ["python", "-m", "workers.inference", model]
     [trigger] = scaled["spec"]["triggers"]
     assert trigger["type"] == "prometheus"
     assert trigger["metadata"]["query"] == f'max(inferq_backlog{{model="{model}"}})'

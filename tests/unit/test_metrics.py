@@ -3,7 +3,9 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.jobs import Job, JobStore
+from tests.unit.conftest import submit_job
+from shared.job_store import JobStore
+from shared.jobs import Job
 from web import metrics
 
 
@@ -28,8 +30,9 @@ def test_metrics_count_submissions_outcomes_queue_depth_and_latency(redis_client
     store = JobStore(redis_client, ttl_s=60)
     for index, outcome in enumerate(["ok", "ok", "fail"]):
         job = Job(id=f"j{index}", model="digits", model_version="1", created_at=time.time() - 0.03)
-        store.create(job)
+        submit_job(store, job)
         store.succeed(job, b"[1]") if outcome == "ok" else store.fail(job, "E", "m")
+    redis_client.delete(keys.queue("digits"))  # the three were taken; two others wait
     redis_client.lpush(keys.queue("digits"), "m1", "m2")
 
     found = families(redis_client)
@@ -58,7 +61,7 @@ def test_pending_jobs_per_version_rise_on_submit_and_fall_once_on_any_ending(red
     store = JobStore(redis_client, ttl_s=60)
     jobs = [Job(id=f"p{n}", model="digits", model_version="1") for n in range(4)]
     for job in jobs:
-        store.create(job)
+        submit_job(store, job)
     store.succeed(jobs[0], b"[1]")
     store.succeed(jobs[0], b"[1]")  # a redelivery's second ending changes nothing
     store.fail(jobs[1], "E", "m")

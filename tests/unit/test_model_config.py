@@ -2,7 +2,7 @@
 import pytest
 
 from shared.settings import Settings
-from workers.model_config import InvalidModelConfig, load_config
+from workers.inference.model_config import InvalidModelConfig, load_config
 
 
 def test_defaults_come_from_settings_when_there_is_no_file(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from shared import keys
-from shared.jobs import JobStore
+from shared.job_store import JobStore
 from shared.signatures import ModelCatalog, ModelSignature, ModelState, TensorSpec
 from tests.unit.conftest import digit_image
 

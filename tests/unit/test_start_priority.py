@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared import keys
-from workers import start_priority
+from workers.inference import start_priority
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ def test_only_a_live_worker_of_one_of_the_models_counts_as_serving(redis_client)
 def test_threads_started_while_idle_inherit_it_and_all_return_to_normal():
     script = textwrap.dedent("""
         import json, os, threading
-        from workers import start_priority
+        from workers.inference import start_priority
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         release = threading.Event()
         helper = threading.Thread(target=release.wait)  # like TensorFlow's pools, made while idle
@@ -45,7 +45,7 @@ def test_threads_started_while_idle_inherit_it_and_all_return_to_normal():
 def test_a_start_that_stays_idle_too_long_returns_to_normal_by_itself():
     script = textwrap.dedent("""
         import json, os, time
-        from workers import start_priority
+        from workers.inference import start_priority
         start_priority.enter_idle(0.3)
         idle_now = os.sched_getscheduler(0)
         time.sleep(1.0)  # never warm: the deadline must act alone

@@ -3,10 +3,11 @@ the routes (the page is open; the figures need a key when keys are set)."""
 import orjson
 
 from shared import keys
-from shared.jobs import Job, JobStore
+from shared.job_store import JobStore
+from shared.jobs import Job
 from shared.settings import Settings
 from shared.signatures import ModelCatalog
-from tests.unit.conftest import DIGITS
+from tests.unit.conftest import DIGITS, submit_job
 from web import stats
 from web.app import create_app
 
@@ -21,9 +22,9 @@ def test_a_snapshot_carries_backlog_latency_split_batch_sizes_and_failures(redis
     ModelCatalog(redis_client).publish(DIGITS)
     store = JobStore(redis_client, 60)
     for n in range(3):
-        store.create(Job(id=f"q{n}", model="digits", model_version="1"))
+        submit_job(store, Job(id=f"q{n}", model="digits", model_version="1"))
     failed = Job(id="bad", model="digits", model_version="1")
-    store.create(failed)
+    submit_job(store, failed)
     store.fail(failed, "ValueError", "no good")
     for n in range(100):
         redis_client.lpush(keys.recent_timings("digits"), orjson.dumps(

@@ -1,15 +1,20 @@
 """The deliverer's bookkeeping on fakeredis, with the HTTP attempt replaced by a stub seam."""
 import base64
+import time
 
 import orjson
 import pytest
 
-from shared import keys, webhooks
-from shared.jobs import Job, JobStore
+from tests.unit.conftest import submit_job
+from shared import keys, tasks
+from shared.outbox import Delivery, Outbox
+from shared.webhooks import WebhookEvent
+from shared.job_store import JobStore
+from shared.jobs import Job
 from shared.settings import Settings
-from workers import signing, webhook_delivery
-from workers.webhook_http import AttemptResult
-from workers.webhook_scheduler import RetryScheduler
+from workers.webhooks import delivery as webhook_delivery, signing
+from workers.webhooks.http import AttemptResult
+from workers.webhooks.scheduler import RetryScheduler
 
 
 @pytest.fixture
@@ -34,15 +39,25 @@ def finished_job(redis_client, events=("completed",)):
     store = JobStore(redis_client, ttl_s=60)
     job = Job(id="j1", model="digits", model_version="1",
               webhook={"url": "https://example.com/hook", "events": list(events)})
-    store.create(job)
+    submit_job(store, job)
     store.start("j1", "w")
     store.succeed(job, b"[[1]]")
     return job
 
 
+def started_job(redis_client, events=("started", "completed")):
+    """A job that has started (not ended) and asked for ``events``."""
+    store = JobStore(redis_client, ttl_s=60)
+    job = Job(id="j1", model="digits", model_version="1",
+              webhook={"url": "https://example.com/hook", "events": list(events)})
+    submit_job(store, job)
+    store.start("j1", "w")
+    return store, job
+
+
 def queued_deliveries(redis_client):
     return [orjson.loads(base64.b64decode(orjson.loads(m)["body"]))[0]
-            for m in redis_client.lrange(webhooks.WEBHOOK_QUEUE, 0, -1)]
+            for m in redis_client.lrange(tasks.WEBHOOK_QUEUE, 0, -1)]
 
 
 def test_finishing_a_job_queues_its_completed_delivery_in_the_same_step(redis_client):
@@ -71,7 +86,7 @@ def test_retries_wait_in_redis_then_the_scheduler_queues_them_with_the_same_id(r
     import time
 
     finished_job(redis_client)
-    redis_client.delete(webhooks.WEBHOOK_QUEUE)
+    redis_client.delete(tasks.WEBHOOK_QUEUE)
     answers["results"] = [AttemptResult(status=503), AttemptResult(error="refused"), AttemptResult(status=500)]
     deliverer = webhook_delivery.Deliverer(settings, redis_client)
     assert deliverer.deliver("j1", "completed", "msg_j1_completed", 1) == "retrying"
@@ -106,10 +121,10 @@ def test_a_denied_destination_is_final_and_logged_with_its_reason(redis_client, 
 
 
 def test_delivery_messages_decode_as_celery_calls():
-    raw = webhooks.delivery_message("j", "started", 2)
+    raw = Delivery("j", WebhookEvent.STARTED, 2).message()
     envelope = orjson.loads(raw)
-    assert envelope["headers"]["task"] == webhooks.DELIVER_TASK
-    assert envelope["properties"]["delivery_info"]["routing_key"] == webhooks.WEBHOOK_QUEUE
+    assert envelope["headers"]["task"] == tasks.DELIVER_TASK
+    assert envelope["properties"]["delivery_info"]["routing_key"] == tasks.WEBHOOK_QUEUE
     assert envelope["content-type"] == "application/json"
 
 
@@ -127,10 +142,62 @@ def test_a_queued_delivery_stays_outstanding_until_its_final_outcome(redis_clien
 
 def test_a_delivery_whose_message_was_lost_is_queued_again_with_the_same_id(redis_client):
     finished_job(redis_client)
-    redis_client.delete(webhooks.WEBHOOK_QUEUE)  # the broker connection died between pop and ack
+    redis_client.delete(tasks.WEBHOOK_QUEUE)  # the broker connection died between pop and ack
     scheduler = RetryScheduler(redis_client, lost_after_s=60)
     now = redis_client.zscore(keys.WEBHOOK_OUTSTANDING, "j1|completed")
     assert scheduler.requeue_lost(now + 30) == 0  # not yet: it may still be on its way
     assert scheduler.requeue_lost(now + 61) == 1
     assert queued_deliveries(redis_client) == [["j1", "completed", "msg_j1_completed", 1]]
     assert redis_client.zscore(keys.WEBHOOK_OUTSTANDING, "j1|completed") == now + 61
+
+
+def test_the_started_event_carries_the_job_as_it_was_when_it_started(redis_client, settings, answers):
+    store, job = started_job(redis_client)
+    store.succeed(job, b"[[1]]")  # a fast job ends before its started event is sent
+    answers["results"] = [AttemptResult(status=200)]
+    deliverer = webhook_delivery.Deliverer(settings, redis_client)
+    assert deliverer.deliver("j1", "started", "msg_j1_started", 1) == "delivered"
+    _, body, _ = answers["calls"][0]
+    assert body["type"] == "job.started" and body["data"]["status"] == "running"
+    assert "predictions" not in body["data"] and body["timestamp"] == body["data"]["started_at"]
+
+
+def test_every_attempt_of_one_webhook_id_sends_the_same_bytes(redis_client, settings, monkeypatch):
+    bodies = []
+    statuses = [503, 200, 503, 503]  # started: retried, then delivered; completed: retried twice
+
+    def fake_post(url, body, headers, *args, **kwargs):
+        bodies.append((headers["webhook-id"], body))
+        return AttemptResult(status=statuses.pop(0))
+
+    monkeypatch.setattr(webhook_delivery, "post", fake_post)
+    store, job = started_job(redis_client)
+    deliverer = webhook_delivery.Deliverer(settings, redis_client)
+    deliverer.deliver("j1", "started", "msg_j1_started", 1)
+    store.succeed(job, b"[[1]]")
+    time.sleep(0.01)  # a retry later, and the job moved on meanwhile
+    deliverer.deliver("j1", "started", "msg_j1_started", 2)
+    deliverer.deliver("j1", "completed", "msg_j1_completed", 1)
+    time.sleep(0.01)
+    deliverer.deliver("j1", "completed", "msg_j1_completed", 2)
+    started = [body for msg_id, body in bodies if msg_id == "msg_j1_started"]
+    completed = [body for msg_id, body in bodies if msg_id == "msg_j1_completed"]
+    assert len(started) == 2 and started[0] == started[1]
+    assert len(completed) == 2 and completed[0] == completed[1]
+
+
+def test_a_restarted_job_keeps_the_started_event_of_its_first_start(redis_client):
+    store, _ = started_job(redis_client)
+    first = redis_client.hgetall(keys.webhook_event("j1", "started"))
+    store.start("j1", "w2")  # redelivered after its worker died
+    assert redis_client.hgetall(keys.webhook_event("j1", "started")) == first
+    assert [d[1] for d in queued_deliveries(redis_client)] == ["started"]
+
+
+def test_a_redelivery_keeps_the_same_books_as_the_first_delivery(redis_client):
+    finished_job(redis_client)
+    redis_client.delete(tasks.WEBHOOK_QUEUE, keys.WEBHOOK_OUTSTANDING)
+    Outbox(redis_client, 60).queue(Delivery("j1", WebhookEvent.COMPLETED))
+    assert queued_deliveries(redis_client) == [["j1", "completed", "msg_j1_completed", 1]]
+    assert redis_client.zscore(keys.WEBHOOK_OUTSTANDING, "j1|completed") is not None
+    assert redis_client.exists(keys.webhook_open("j1", "completed"))

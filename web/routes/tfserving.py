@@ -13,10 +13,10 @@ from jsonschema import Draft202012Validator
 
 from shared import schemas
 from shared.errors import Conflict, GatewayTimeout, ModelFailed, NotFound
-from shared.jobs import Job, JobStatus, new_job_id
-from web.auth import current_owner
+from shared.jobs import Job, JobStatus
+from shared.signatures import ModelSignature
+from web import submission
 from web.body import JSON_MIMETYPE, read_bytes, require_type
-from web.routes.jobs import MODEL_NAME, admit, enqueue, is_finished, json_body, json_inputs
 from web.services import services
 
 bp = Blueprint("tfserving", __name__)
@@ -31,51 +31,53 @@ TF_SERVING_MIMETYPES = ("", JSON_MIMETYPE, "application/x-www-form-urlencoded", 
 @bp.post("/v1/models/<name:model>:predict")
 def predict(model: str):
     """Predict with the newest ready version."""
-    signature = services().catalog.latest(model) if MODEL_NAME.match(model) else None
-    if signature is None:
-        raise NotFound(f"model {model!r} is not served here", error=f"Servable not found for request: {model}")
-    return _predict(model, signature)
+    return _predict(model, _signature(model, None, f"Servable not found for request: {model}"))
 
 
 @bp.post("/v1/models/<name:model>/versions/<int:version>:predict")
 def predict_pinned(model: str, version: int):
     """Predict with exactly ``version``."""
-    signature = services().catalog.version(model, version) if MODEL_NAME.match(model) else None
-    if signature is None:
-        raise NotFound(f"model {model!r} has no version {version} loaded",
-                       error=f"Servable not found for request: Specific({model}, {version})")
-    return _predict(model, signature)
+    return _predict(model, _signature(model, version, f"Servable not found for request: Specific({model}, {version})"))
 
 
-def _predict(model: str, signature):
+def _signature(model: str, version: int | None, tf_error: str) -> ModelSignature:
+    """The version's signature; a 404 that also carries TF Serving's ``error`` member."""
+    try:
+        return submission.served_signature(model, version)
+    except NotFound as missing:
+        raise NotFound(missing.detail.split(";")[0], error=tf_error) from None
+
+
+def _predict(model: str, signature: ModelSignature):
     svc = services()
     if request.mimetype not in TF_SERVING_MIMETYPES:
         require_type(request, (JSON_MIMETYPE,))
     data = read_bytes(request, svc.settings.max_body_bytes)
-    body = json_body(data, PREDICT_VALIDATOR)
-    job = Job(id=new_job_id(), model=model, model_version=str(signature.version), owner=current_owner(),
-              instances_json=json_inputs(body, signature, data))
-    admit(job)
-    with svc.waiter.watching(job.id) as finished:
-        enqueue(job)
-        svc.waiter.wait_on(finished, svc.settings.predict_timeout_s, is_finished(job.id), check_first=False)
-    done = svc.store.get_public(job.id)
-    location = f"/v1/jobs/{job.id}"
-    if done is None or not done.status.is_terminal():
-        raise GatewayTimeout(f"job {job.id} did not finish within {svc.settings.predict_timeout_s:g} s; "
-                             f"it is still {done.status.value if done else 'unknown'}: poll {location}",
-                             error="Deadline exceeded", job_id=job.id, location=location)
-    if done.status is JobStatus.CANCELED:
-        raise Conflict(f"job {job.id} was canceled", error="Cancelled", job_id=job.id)
-    if done.status is JobStatus.FAILED:
-        message = f"{done.error.get('type')}: {done.error.get('message')}" if done.error else "failed"
-        raise ModelFailed(message, error=message, job_id=job.id)
+    body = submission.json_body(data, PREDICT_VALIDATOR)
+    job = submission.new_job(model, signature, submission.json_inputs(body, signature, data))
+    submission.check_rate(job)
+    done = submission.queue_and_wait(job, svc.settings.predict_timeout_s)
+    _raise_unless_succeeded(done)
     headers = {"Inferq-Job-Id": job.id, "Inferq-Model-Version": done.model_version}
     if "instances" in body:
-        payload = b'{"predictions":' + done.predictions_json + b"}"
+        payload = b'{"predictions":' + (done.predictions_json or b"null") + b"}"
     else:
-        payload = orjson.dumps({"outputs": _columns(orjson.loads(done.predictions_json))})
+        payload = orjson.dumps({"outputs": _columns(orjson.loads(done.predictions_json or b"null"))})
     return Response(payload, status=200, mimetype="application/json", headers=headers)
+
+
+def _raise_unless_succeeded(done: Job) -> None:
+    """504 with ``Location`` while the job still runs; 409 if canceled; the model's error if failed."""
+    location = f"/v1/jobs/{done.id}"
+    if not done.status.is_terminal():
+        raise GatewayTimeout(f"job {done.id} did not finish within {services().settings.predict_timeout_s:g} s; "
+                             f"it is still {done.status.value}: poll {location}",
+                             error="Deadline exceeded", job_id=done.id, location=location)
+    if done.status is JobStatus.CANCELED:
+        raise Conflict(f"job {done.id} was canceled", error="Cancelled", job_id=done.id)
+    if done.status is JobStatus.FAILED:
+        message = f"{done.error.get('type')}: {done.error.get('message')}" if done.error else "failed"
+        raise ModelFailed(message, error=message, job_id=done.id)
 
 
 def _columns(rows: list):

@@ -1,0 +1,125 @@
+"""The files ``make run`` writes into its data folder: Redis' config, nginx's and the secrets.
+
+Each is rendered from settings; nothing here starts a process.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import secrets
+import shutil
+from pathlib import Path
+
+from shared.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+NGINX_TEMPLATE = ROOT / "deploy" / "nginx" / "inferq.conf.template"
+
+
+def local_redis_url(settings: Settings, data: Path) -> str:
+    """Start-of-day Redis settings: a generated password kept in the data folder."""
+    password_file = data / "redis.password"
+    if not password_file.exists():
+        password_file.write_text(secrets.token_urlsafe(24))
+        password_file.chmod(0o600)
+    password = password_file.read_text().strip()
+    (data / "redis.conf").write_text("\n".join([
+        "bind 127.0.0.1 -::1",
+        f"port {settings.local_redis_port}",
+        f"dir {data / 'redis'}",
+        "appendonly yes",
+        f"appendfsync {settings.redis_appendfsync}",
+        'save ""',
+        f"requirepass {password}",
+        "protected-mode yes",
+        "daemonize no",
+        "",
+    ]))
+    (data / "redis.conf").chmod(0o600)
+    return f"redis://:{password}@127.0.0.1:{settings.local_redis_port}/0"
+
+
+def webhook_secret(data: Path) -> str:
+    """The webhook signing secret kept in the data folder; generated (and shown) once."""
+    from workers.webhooks.signing import new_secret
+
+    secret_file = data / "webhook.secret"
+    if not secret_file.exists():
+        secret_file.write_text(new_secret())
+        secret_file.chmod(0o600)
+        print(f"generated the webhook signing secret (kept in {secret_file}):\n"
+              f"  {secret_file.read_text()}\n"
+              "give it to your webhook receivers; set INFERQ_WEBHOOK_SECRET to use your own.", flush=True)
+    return secret_file.read_text().strip()
+
+
+def render_template(text: str, values: dict[str, str]) -> str:
+    """Fill ``${NAME}`` placeholders like envsubst restricted to ``values``."""
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    return text
+
+
+def write_nginx_conf(settings: Settings, data: Path) -> Path:
+    """nginx.conf for a non-daemon nginx under supervisord, with the shared site template."""
+    site = render_template(NGINX_TEMPLATE.read_text(), {
+        "INFERQ_UPSTREAM": settings.web_bind,
+        "INFERQ_LISTEN": f"{settings.bind_host}:{settings.port}",
+        "INFERQ_MAX_BODY_BYTES": str(settings.max_body_bytes),
+        "INFERQ_PROXY_READ_TIMEOUT_S": str(int(settings.wait_cap_s) + 30),
+        "INFERQ_NGINX_RATE_PER_S": str(settings.nginx_rate_per_s),
+        "INFERQ_NGINX_BURST": str(settings.nginx_burst),
+    }) + _ops_server(settings)
+    tmp = data / "nginx" / "tmp"
+    user = ""
+    if os.geteuid() == 0:
+        # nginx workers drop to nobody; they must own the body buffer folders.
+        user = "user nobody nogroup;"
+        for path in [tmp, *tmp.iterdir()]:
+            shutil.chown(path, "nobody", "nogroup")
+    conf = data / "nginx" / "nginx.conf"
+    conf.write_text(f"""{user}
+worker_processes 1;
+worker_rlimit_nofile {open_files_limit()};
+daemon off;
+pid {data / 'nginx' / 'nginx.pid'};
+error_log {data / 'logs' / 'nginx-error.log'} warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log {data / 'logs' / 'nginx-access.log'};
+    client_body_temp_path {tmp / 'body'};
+    proxy_temp_path {tmp / 'proxy'};
+    fastcgi_temp_path {tmp / 'fastcgi'};
+    uwsgi_temp_path {tmp / 'uwsgi'};
+    scgi_temp_path {tmp / 'scgi'};
+    sendfile on;
+    tcp_nodelay on;
+{site}
+}}
+""")
+    return conf
+
+
+def _ops_server(settings: Settings) -> str:
+    """With ``INFERQ_OPS_LISTEN``, a second listener serving only the health and metrics routes."""
+    if not settings.ops_listen:
+        return ""
+    return f"""
+server {{
+    listen {settings.ops_listen};
+    server_tokens off;
+    location ~ ^/(healthz|readyz|metrics)$ {{
+        proxy_pass http://inferq_web;
+    }}
+    location / {{
+        default_type application/problem+json;
+        return 404 '{{"type":"https://inferq.dev/problems/not-found","title":"Not found","status":404,"detail":"this listener serves /healthz, /readyz and /metrics only"}}';
+    }}
+}}
+"""
+
+
+def open_files_limit(wanted: int = 16384) -> int:
+    """As many open files as the hard limit allows, up to ``wanted`` (supervisord needs less than hard)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return wanted if hard == resource.RLIM_INFINITY else max(1024, min(wanted, hard - 1))

@@ -1,0 +1,132 @@
+"""Run the whole stack on one machine: Redis, inference workers, gunicorn and nginx.
+
+``make run`` calls this. It renders configs into the data folder, trains the demo model if
+it is missing, and hands the processes to supervisord, which restarts any that crash.
+It prints the URL once the API is ready; Ctrl-C (or SIGTERM) stops everything cleanly.
+
+Why supervisord: it is a mature, pure-Python process manager with restart policies,
+process groups and a control socket (supervisorctl), and it needs no daemon of its own.
+"""
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from launcher import configs
+from launcher.layout import programs as worker_programs
+from launcher.supervisor import NewModelPrograms, write_supervisor_conf
+from shared import settings as settings_module
+from shared.settings import Settings
+from workers.inference.registry import discover
+
+ROOT = Path(__file__).resolve().parent.parent
+
+READY_TIMEOUT_S = 180.0
+"""How long to wait for /readyz before giving up (TensorFlow start and warm-up included)."""
+
+DEMO_MODEL = ROOT / "models" / "digits" / "1" / "model.keras"
+
+
+def main() -> int:
+    """Render the configs, then run supervisord until Ctrl-C or SIGTERM."""
+    settings = Settings.from_env()
+    data = (ROOT / settings.data_dir).resolve()
+    for sub in ("logs", "redis", "nginx/tmp"):
+        (data / sub).mkdir(parents=True, exist_ok=True)
+    own_redis = not settings_module.is_given("redis_url")
+    env = settings_module.child_environment({
+        "redis_url": configs.local_redis_url(settings, data) if own_redis else settings.redis_url,
+        "webhook_secret": settings.webhook_secret or configs.webhook_secret(data),
+    })
+    ensure_demo_model(settings)
+    nginx = shutil.which("nginx")
+    if nginx:
+        env["INFERQ_WEB_BIND"] = settings.web_bind
+        configs.write_nginx_conf(settings, data)
+    else:
+        print("nginx is not installed (apt-get install nginx-light); serving gunicorn directly.")
+        env["INFERQ_WEB_BIND"] = f"{settings.bind_host}:{settings.port}"
+    models = sorted(discover(ROOT / settings.models_dir, settings.model_names or None))
+    layout = worker_programs(settings, models)
+    conf = write_supervisor_conf(settings, data, layout, nginx, own_redis)
+    newcomers = NewModelPrograms(settings, layout, lambda grown: write_supervisor_conf(
+        settings, data, grown, nginx, own_redis))
+    return supervise(conf, settings, env, newcomers)
+
+
+def ensure_demo_model(settings: Settings) -> None:
+    """Train the digits model if the repository lacks it (a minute on two cores)."""
+    if Path(settings.models_dir).resolve() != (ROOT / "models").resolve() or DEMO_MODEL.exists():
+        return
+    print("training the demo model (models/digits/1/model.keras) ...", flush=True)
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "train_digits.py"), "--out", str(DEMO_MODEL)],
+                   check=True)
+
+
+def supervise(conf: Path, settings: Settings, env: dict[str, str], newcomers: NewModelPrograms) -> int:
+    """Run supervisord, announce the URL when ready, add workers for new model names while it
+    runs, and stop it on Ctrl-C or SIGTERM."""
+    supervisord = Path(sys.executable).parent / "supervisord"
+    proc = subprocess.Popen([str(supervisord), "-c", str(conf)], env=env, cwd=ROOT,
+                            start_new_session=True)
+
+    def stop(signum, _frame):
+        print(f"\nstopping (signal {signum}) ...", flush=True)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    url = f"http://{settings.bind_host}:{settings.port}"
+    if wait_ready(url, proc):
+        announce(url)
+    else:
+        print(f"the stack did not become ready; see {conf.parent / 'logs'}", flush=True)
+    supervisor_url = f"unix://{conf.parent / 'supervisor.sock'}"
+    while True:
+        try:
+            return proc.wait(timeout=settings.reload_interval_s)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            newcomers.add(supervisor_url, time.time())
+        except Exception as exc:  # supervisord busy or stopping: the next round tries again
+            print(f"could not add workers for new models yet: {exc!r}", flush=True)
+
+
+def wait_ready(url: str, proc: subprocess.Popen) -> bool:
+    """Poll /readyz until it answers 200, supervisord exits, or the timeout passes."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def announce(url: str) -> None:
+    """Print where the API is and a request to try."""
+    from sklearn.datasets import load_digits
+
+    image = load_digits().images[0].astype(int).tolist()
+    print(f"""
+inferq is ready at {url}   (Ctrl-C stops everything)
+
+  curl -s -X POST {url}/v1/models/digits/jobs -H 'Content-Type: application/json' \\
+       -d '{{"instances": [{image}]}}'
+  curl -s '{url}/v1/jobs/<id>?wait=10'
+""", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

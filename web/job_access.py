@@ -1,0 +1,63 @@
+"""A job as its owner sees it: read it, wait for it, cancel it, or send its webhook again.
+
+Another key's job looks exactly like an unknown one (404), so ids cannot be probed.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from shared.errors import Conflict, NotFound
+from shared.jobs import Job
+from shared.outbox import Delivery
+from shared.webhooks import WebhookEvent
+from web.auth import current_owner
+from web.services import services
+
+
+def require_job(job_id: str) -> Job:
+    """The job as its owner sees it; 404 when it does not exist or belongs to another key."""
+    job = services().store.get_public(job_id)
+    if job is None or job.owner != current_owner():
+        raise NotFound(f"job {job_id!r} does not exist or has expired")
+    return job
+
+
+def is_finished(job_id: str) -> Callable[[], bool]:
+    """A cheap check (the status alone) for the waiter to re-run while it waits."""
+    store = services().store
+
+    def finished() -> bool:
+        status = store.get_status(job_id)
+        return status is None or status.is_terminal()
+
+    return finished
+
+
+def wait_for_job(job_id: str, wait_s: float) -> Job:
+    """The job once it has ended, or as it is after ``wait_s`` seconds (404 at once for
+    unknown ids and other keys' jobs)."""
+    job = require_job(job_id)
+    if wait_s <= 0 or job.status.is_terminal():
+        return job
+    services().waiter.wait(job_id, wait_s, is_finished(job_id))
+    return require_job(job_id)
+
+
+def cancel_job(job_id: str) -> Job:
+    """Cancel a queued or running job (its completed webhook fires); 409 once it has ended."""
+    job = require_job(job_id)
+    if job.status.is_terminal() or not services().store.cancel(job):
+        raise Conflict(f"job {job_id} has already finished ({require_job(job_id).status.value})")
+    return require_job(job_id)
+
+
+def redeliver_completed(job_id: str) -> Delivery:
+    """Queue the ended job's ``completed`` event again, under the same ``webhook-id``."""
+    job = require_job(job_id)
+    if job.webhook is None:
+        raise Conflict("the job has no webhook")
+    if not job.status.is_terminal():
+        raise Conflict(f"the job is {job.status.value}; only a finished job's event can be redelivered")
+    delivery = Delivery(job_id, WebhookEvent.COMPLETED)
+    services().outbox.queue(delivery)
+    return delivery

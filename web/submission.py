@@ -1,0 +1,178 @@
+"""Turning a request into a queued job: build it from the body, then submit it.
+
+Building reads JSON rows or columns, ``.npy`` or image uploads, and the webhook (in the
+body, or in headers for binary bodies), validating all of it against the version's
+signature before anything is stored. Submitting applies the ``Idempotency-Key``, the key's
+rate limit and the model's queue cap, and can wait for the job to end (``Prefer: wait``).
+"""
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+from flask import request
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from shared import schemas
+from shared.errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge
+from shared.jobs import Job, new_job_id
+from shared.queue import QueueFull
+from shared.signatures import ModelSignature
+from shared.validation import named_inputs, validate_array
+from shared.webhooks import parse_webhook
+from web import idempotency, images
+from web.auth import current_owner
+from web.backpressure import queue_full
+from web.body import JSON_MIMETYPE, MULTIPART_MIMETYPE, NPY_MIMETYPE, SUBMIT_MIMETYPES, parse_json, parse_npy
+from web.body import read_bytes, require_type
+from web.job_access import is_finished, require_job
+from web.services import services
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+"""Names a model directory may have; anything else cannot be a served model."""
+
+SUBMIT_VALIDATOR = Draft202012Validator(schemas.SUBMIT)
+"""The submit body's schema (also published in /openapi.json); unknown fields are refused."""
+
+DETAIL_LIMIT = 500
+"""Longest schema-error detail echoed back (values can be huge)."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The job a submit stands for, and whether it was an ``Idempotency-Key`` replay."""
+
+    job: Job
+    replayed: bool = False
+
+
+def served_signature(model: str, version: int | None = None) -> ModelSignature:
+    """The signature of the version a job will run on (the newest ready one by default); 404 otherwise."""
+    catalog = services().catalog
+    if not MODEL_NAME.match(model):
+        found = None
+    else:
+        found = catalog.latest(model) if version is None else catalog.version(model, version)
+    if found is None:
+        where = "is not served here; GET /v1/models lists the models" if version is None \
+            else f"has no version {version} loaded"
+        raise NotFound(f"model {model!r} {where}")
+    return found
+
+
+def new_job(model: str, signature: ModelSignature, instances_json: bytes = b"[]") -> Job:
+    """A queued job for the request's owner, routed to ``signature``'s version."""
+    return Job(id=new_job_id(), model=model, model_version=str(signature.version), owner=current_owner(),
+               instances_json=instances_json)
+
+
+def build_job(model: str, signature: ModelSignature) -> tuple[Job, bytes]:
+    """The job the request asks for, and the body bytes that identify the request."""
+    settings = services().settings
+    job = new_job(model, signature)
+    mimetype = require_type(request, SUBMIT_MIMETYPES)
+    if mimetype == MULTIPART_MIMETYPE:
+        data = job.input_npy = _uploaded_images(signature)
+    else:
+        data = read_bytes(request, settings.max_body_bytes)
+    if mimetype == NPY_MIMETYPE:
+        validate_array(parse_npy(data), signature, settings.max_instances, settings.max_elements)
+        job.input_npy = data
+    if mimetype == JSON_MIMETYPE:
+        body = json_body(data, SUBMIT_VALIDATOR)
+        job.instances_json = json_inputs(body, signature, data)
+        job.webhook = parse_webhook(body["webhook"]).to_public() if "webhook" in body else None
+    else:
+        job.webhook = _header_webhook()
+    return job, data
+
+
+def json_body(data: bytes, validator: Draft202012Validator) -> dict:
+    """Parse and schema-check a JSON body; 400 when it is not an object, 422 on the schema."""
+    body = parse_json(data)
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object with 'instances' or 'inputs'")
+    problem = best_match(validator.iter_errors(body))
+    if problem is not None:
+        where = ".".join(str(part) for part in problem.absolute_path) or "body"
+        raise InvalidInput(f"{where}: {problem.message}"[:DETAIL_LIMIT])
+    return body
+
+
+def json_inputs(body: dict, signature: ModelSignature, data: bytes) -> bytes:
+    """Validate rows or columns against the signature; the JSON the worker will read."""
+    settings = services().settings
+    stored = named_inputs(body, signature, settings.max_instances, settings.max_elements,
+                          may_hold_booleans=b"true" in data or b"false" in data)
+    return orjson.dumps(stored)
+
+
+def _uploaded_images(signature: ModelSignature) -> bytes:
+    """Decode the uploaded images into the job's tensor; returns it as ``.npy``."""
+    settings = services().settings
+    if request.content_length is not None and request.content_length > settings.max_body_bytes:
+        raise PayloadTooLarge(f"the body is {request.content_length} bytes; the limit is {settings.max_body_bytes}")
+    uploads = [(f.filename or key, f.read()) for key, f in request.files.items(multi=True)]
+    array = images.to_array(uploads, signature)
+    validate_array(array, signature, settings.max_instances, settings.max_elements)
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _header_webhook() -> dict | None:
+    """A binary body has no room for the webhook: it comes in headers instead."""
+    url = request.headers.get("Inferq-Webhook-Url")
+    if url is None:
+        return None
+    events = request.headers.get("Inferq-Webhook-Events", "completed")
+    return parse_webhook({"url": url, "events": [e.strip() for e in events.split(",")]}).to_public()
+
+
+def submit(job: Job, data: bytes, pinned_version: int | None, wait_s: float) -> Submitted:
+    """Idempotency, then rate limit, then queue (waiting up to ``wait_s`` for the job to end)."""
+    svc = services()
+    key = request.headers.get("Idempotency-Key")
+    if key is not None:
+        webhook_headers = {k: v for k, v in request.headers.items() if k.lower().startswith("inferq-webhook")}
+        fingerprint = idempotency.request_hash(job.model, pinned_version, data, webhook_headers)
+        earlier = idempotency.claim(svc.redis, key, job.owner, job.id, fingerprint, svc.settings.job_ttl_s)
+        if earlier is not None:
+            return Submitted(require_job(earlier), replayed=True)
+    try:
+        check_rate(job)  # after the idempotency check: a replay is answered even when full
+        return Submitted(queue_and_wait(job, wait_s))
+    except Exception:
+        if key is not None:
+            idempotency.release(svc.redis, key, job.owner)
+        raise
+
+
+def check_rate(job: Job) -> None:
+    """429 when the key is over its rate (the queue cap is checked as the job is stored)."""
+    services().rate_limiter.check(job.owner, job.created_at)
+
+
+def queue_and_wait(job: Job, wait_s: float) -> Job:
+    """Store and queue ``job``; with ``wait_s``, the job as it is once it ended or the wait ran out."""
+    if not wait_s:
+        _enqueue(job)
+        return job
+    waiter = services().waiter
+    with waiter.watching(job.id) as finished:
+        _enqueue(job)
+        waiter.wait_on(finished, wait_s, is_finished(job.id), check_first=False)
+    return require_job(job.id)
+
+
+def _enqueue(job: Job) -> None:
+    """Store and queue ``job``, or 503 with ``Retry-After`` when its model's queue is full."""
+    svc = services()
+    try:
+        svc.queue.submit(job)
+    except QueueFull as full:
+        raise queue_full(svc.redis, full, svc.settings.max_queued_per_model, job.created_at) from None
