@@ -10,7 +10,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 STAMP_BENCH := $(VENV)/.installed-bench
 PEERS ?=
 
-.PHONY: run test test-unit test-integration test-faults model bench bench-bentoml-env clean
+.PHONY: run lint test test-unit test-integration test-faults model bench bench-faults bench-bentoml-env docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,18 @@ run: $(STAMP_LOCAL) models/digits/1/model.keras
 	@command -v redis-server >/dev/null || { echo "redis-server not found: install it with 'apt-get install -y redis-server', or set INFERQ_REDIS_URL"; [ -n "$$INFERQ_REDIS_URL" ]; }
 	exec $(PY) -m launcher
 
+# Style and import order, types of shared/ and web/, the import contracts between the
+# processes (pyproject.toml), and the generated docs being current.
+lint: $(STAMP_DEV)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
+	$(PY) scripts/generate_docs.py --check
+
+# Regenerate docs/configuration.md and docs/redis-keys.md from the code.
+docs: $(STAMP_DEV)
+	$(PY) scripts/generate_docs.py
+
 test: $(STAMP_DEV) models/digits/1/model.keras
 	$(PY) -m pytest tests/unit tests/integration
 
@@ -43,9 +55,12 @@ test-unit: $(STAMP_DEV)
 test-integration: $(STAMP_DEV) models/digits/1/model.keras
 	$(PY) -m pytest tests/integration
 
-# Fault injection with the no-loss oracle; writes the reliability table into bench/RESULTS.md.
+# Fault injection with the no-loss oracle; its figures go to bench/.work/reliability.json.
 test-faults: $(STAMP_DEV) models/digits/1/model.keras
 	$(PY) -m pytest tests/faults
+
+# The fault suite, then its figures as the reliability table in bench/RESULTS.md.
+bench-faults: test-faults
 	$(PY) -m bench.reliability
 
 $(STAMP_BENCH): $(STAMP_DEV) requirements/bench.txt

@@ -50,68 +50,90 @@ def workers_running(stack) -> int:
                if line.startswith("worker-digits") and " RUNNING " in line)
 
 
+def wait_scaled_to_zero(stack) -> None:
+    """Start idle: give a scale-to-zero autoscaler up to 60 s to stop its workers."""
+    deadline = time.monotonic() + 60
+    while workers_running(stack) and time.monotonic() < deadline:
+        time.sleep(0.25)
+
+
+def sample_workers(stack, samples: list, stop: threading.Event) -> None:
+    """(time, running workers) every 0.25 s until stopped: what worker-seconds integrate."""
+    while not stop.is_set():
+        samples.append((time.monotonic(), workers_running(stack)))
+        time.sleep(0.25)
+
+
+def submitter(stack, digit: list, ids: list, errors: list):
+    """A submit callable for the pool: one job, its id into ids or its failure into errors."""
+    session_local = threading.local()
+
+    def submit():
+        session = getattr(session_local, "s", None) or requests.Session()
+        session_local.s = session
+        try:
+            response = session.post(f"{stack.url}/v1/models/digits/jobs",
+                                    json={"instances": [digit] * INSTANCES}, timeout=30)
+            if response.status_code == 202:
+                ids.append(response.json()["id"])
+            else:
+                errors.append(response.status_code)
+        except requests.RequestException as exc:
+            errors.append(type(exc).__name__)
+
+    return submit
+
+
+def play_schedule(submit) -> None:
+    """Submit open loop at each phase's rate for its seconds (idle phases submit nothing)."""
+    with ThreadPoolExecutor(32) as pool:
+        for _, seconds, rate in PHASES:
+            phase_end = time.monotonic() + seconds
+            next_at = time.monotonic()
+            while time.monotonic() < phase_end:
+                if rate:
+                    pool.submit(submit)
+                    next_at += 1.0 / rate
+                    time.sleep(max(0.0, next_at - time.monotonic()))
+                else:
+                    time.sleep(0.1)
+
+
+def job_latencies(client: redis.Redis, ids: list, errors: list) -> list[float]:
+    """Milliseconds from created to finished of each succeeded job; the other outcomes go to errors."""
+    latencies = []
+    for job_id in ids:
+        deadline = time.monotonic() + 120
+        while True:
+            created, finished, status = client.hmget(f"inferq:job:{job_id}", "created_at", "finished_at", "status")
+            if status in (b"succeeded", b"failed", b"canceled") or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        if status == b"succeeded":
+            latencies.append((float(finished) - float(created)) * 1000)
+        else:
+            errors.append(status.decode() if status else "missing")
+    return latencies
+
+
 def run(name: str, env: dict, digit: list) -> dict:
     base = Path(tempfile.mkdtemp(prefix="inferq-autoscale-"))
     copy_demo_model(base / "models")
     stack = start_stack(base, base / "models", {"digits"}, env)
     try:
         if "min=0" in env.get("INFERQ_AUTOSCALE_OVERRIDES", ""):  # start idle: scaled to zero
-            deadline = time.monotonic() + 60
-            while workers_running(stack) and time.monotonic() < deadline:
-                time.sleep(0.25)
+            wait_scaled_to_zero(stack)
         samples, stop = [], threading.Event()
-
-        def sample():
-            while not stop.is_set():
-                samples.append((time.monotonic(), workers_running(stack)))
-                time.sleep(0.25)
-
-        sampler = threading.Thread(target=sample)
+        sampler = threading.Thread(target=sample_workers, args=(stack, samples, stop))
         sampler.start()
         ids, errors = [], []
-        session_local = threading.local()
-
-        def submit():
-            session = getattr(session_local, "s", None) or requests.Session()
-            session_local.s = session
-            try:
-                response = session.post(f"{stack.url}/v1/models/digits/jobs",
-                                        json={"instances": [digit] * INSTANCES}, timeout=30)
-                if response.status_code == 202:
-                    ids.append(response.json()["id"])
-                else:
-                    errors.append(response.status_code)
-            except requests.RequestException as exc:
-                errors.append(type(exc).__name__)
-
+        submit = submitter(stack, digit, ids, errors)
         began = time.monotonic()
-        with ThreadPoolExecutor(32) as pool:
-            for _, seconds, rate in PHASES:
-                phase_end = time.monotonic() + seconds
-                next_at = time.monotonic()
-                while time.monotonic() < phase_end:
-                    if rate:
-                        pool.submit(submit)
-                        next_at += 1.0 / rate
-                        time.sleep(max(0.0, next_at - time.monotonic()))
-                    else:
-                        time.sleep(0.1)
-        client = redis.Redis.from_url(stack.redis_url())
-        latencies = []
-        for job_id in ids:
-            deadline = time.monotonic() + 120
-            while True:
-                created, finished, status = client.hmget(f"inferq:job:{job_id}", "created_at", "finished_at", "status")
-                if status in (b"succeeded", b"failed", b"canceled") or time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
-            if status == b"succeeded":
-                latencies.append((float(finished) - float(created)) * 1000)
-            else:
-                errors.append(status.decode() if status else "missing")
+        play_schedule(submit)
+        latencies = job_latencies(redis.Redis.from_url(stack.redis_url()), ids, errors)
         stop.set()
         sampler.join()
-        worker_seconds = sum(count * (t2 - t1) for (t1, count), (t2, _) in zip(samples, samples[1:]))
+        worker_seconds = sum(count * (t2 - t1) for (t1, count), (t2, _) in zip(samples, samples[1:], strict=False))
         return {"config": name, "jobs": len(ids), "errors": len(errors),
                 "p50_ms": float(np.percentile(latencies, 50)), "p99_ms": float(np.percentile(latencies, 99)),
                 "worker_seconds": worker_seconds, "seconds": time.monotonic() - began,

@@ -17,6 +17,7 @@ import json
 import statistics
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 import aiohttp
@@ -77,7 +78,7 @@ async def run(args) -> dict:
     host = urlparse(args.url).hostname
     if host not in ("127.0.0.1", "localhost"):
         raise SystemExit("the load generator only targets 127.0.0.1")
-    payload = open(args.payload, "rb").read()
+    payload = Path(args.payload).read_bytes()
     content_type = "application/x-npy" if args.payload.endswith(".npy") else "application/json"
     flow = FLOWS[args.flow]
     latencies: list[float] = []
@@ -95,7 +96,7 @@ async def run(args) -> dict:
             began = time.monotonic()
             try:
                 ok = await flow(session, args.url, args.model, payload, content_type)
-            except (aiohttp.ClientError, asyncio.TimeoutError, KeyError, ValueError):
+            except (TimeoutError, aiohttp.ClientError, KeyError, ValueError):
                 ok = False
             ended = time.monotonic()
             # Every job that ends inside the window counts, whenever it began: slow

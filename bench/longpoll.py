@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
 import sys
 import time
+from collections import Counter
 
 import aiohttp
 

@@ -12,12 +12,12 @@ import time
 
 import redis
 
-from workers.celery_config import make_celery
 from shared import keys
 from shared.job_store import JobStore
 from shared.jobs import Job, new_job_id
 from shared.queue import JobQueue
 from shared.settings import Settings
+from workers.celery_config import make_celery
 
 ROUNDS, PER_ROUND = 5, 400
 MODEL = "publish-probe"

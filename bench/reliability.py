@@ -1,4 +1,4 @@
-"""Write the fault suite's results (``make test-faults``) into bench/RESULTS.md as a table.
+"""Write the fault suite's results into bench/RESULTS.md as a table (``make bench-faults``).
 
 The section sits between two markers so ``make bench`` keeps it and this replaces only it.
 """
@@ -23,7 +23,7 @@ def kept_section(results_md: Path) -> str:
 
 def render(rows: list[dict]) -> str:
     lines = [START, "## Reliability (fault injection)", "",
-             f"Produced by `make test-faults` on {time.strftime('%Y-%m-%d')}: each fault injected under load "
+             f"Produced by `make bench-faults` on {time.strftime('%Y-%m-%d')}: each fault injected under load "
              "through nginx, then every job that got a 202 checked by the no-loss oracle "
              "(tests/faults/harness.py). *Ran twice*: jobs started more than once (a fault may make a job "
              "run again; its result and webhook are still stored and sent once). *Recovery*: from the "

@@ -25,6 +25,11 @@ def ratio(a, b):
 
 def goals(raw, runs, memory) -> list[tuple[str, str, str, bool | None]]:
     """(goal, measured, target, met) rows."""
+    return [*throughput_goals(raw, runs), *latency_goals(raw, runs), *scaling_goals(runs), memory_goal(memory)]
+
+
+def throughput_goals(raw, runs) -> list[tuple[str, str, str, bool | None]]:
+    """Best throughput against the raw model limit, BentoML and the absolute targets."""
     rows = []
     mob_best = best(runs, "inferq", "mobilenet")
     raw_mob = raw["mobilenet"]["best_samples_per_s"]
@@ -49,16 +54,27 @@ def goals(raw, runs, memory) -> list[tuple[str, str, str, bool | None]]:
         rate = hundred["jobs_per_s"] * 100
         rows.append(("digits, 100 instances per job", f"{rate:.0f} instances/s", ">= 20000 instances/s",
                      rate >= 20000))
+    return rows
+
+
+def latency_goals(raw, runs) -> list[tuple[str, str, str, bool | None]]:
+    """Latency at one job in flight: p50 against its bound (the model's own time for MobileNetV2), p99/p50."""
     one = find(runs, "inferq", "digits", 1)
-    rows.append(("digits latency at 1 in flight, p50", f"{one['p50_ms']:.1f} ms", "<= 10 ms", one["p50_ms"] <= 10))
-    rows.append(("digits latency at 1 in flight, p99/p50", f"{one['p99_ms'] / one['p50_ms']:.2f}x", "<= 2x",
-                 one["p99_ms"] <= 2 * one["p50_ms"]))
+    rows = [("digits latency at 1 in flight, p50", f"{one['p50_ms']:.1f} ms", "<= 10 ms", one["p50_ms"] <= 10),
+            ("digits latency at 1 in flight, p99/p50", f"{one['p99_ms'] / one['p50_ms']:.2f}x", "<= 2x",
+             one["p99_ms"] <= 2 * one["p50_ms"])]
     mob_one = find(runs, "inferq", "mobilenet", 1)
     model_ms = 1000 / raw["mobilenet"]["compiled"].get("1", raw["mobilenet"]["compiled"].get(1))
     rows.append(("MobileNetV2 latency at 1 in flight, p50", f"{mob_one['p50_ms']:.1f} ms (model {model_ms:.1f} ms)",
                  f"<= {model_ms + 10:.1f} ms", mob_one["p50_ms"] <= model_ms + 10))
     rows.append(("MobileNetV2 latency at 1 in flight, p99/p50", f"{mob_one['p99_ms'] / mob_one['p50_ms']:.2f}x",
                  "<= 2x", mob_one["p99_ms"] <= 2 * mob_one["p50_ms"]))
+    return rows
+
+
+def scaling_goals(runs) -> list[tuple[str, str, str, bool | None]]:
+    """Throughput held from 8 to 64 in flight, and the lead over the tutorial Celery peer at 32."""
+    rows = []
     for model in ("digits", "mobilenet"):
         at8, at64 = find(runs, "inferq", model, 8), find(runs, "inferq", model, 64)
         rows.append((f"{model}: throughput does not fall from 8 to 64 in flight",
@@ -70,11 +86,15 @@ def goals(raw, runs, memory) -> list[tuple[str, str, str, bool | None]]:
             r = ratio(ours["jobs_per_s"], theirs["jobs_per_s"])
             rows.append((f"{model} vs tutorial Celery at 32 in flight", f"{r:.1f}x" if r else "n/a",
                          f">= {target}x", r is not None and r >= target))
-    r = ratio(memory["worker_rss_mib"], memory["bare_rss_mib"])
-    rows.append((f"MobileNetV2 worker RSS vs bare process (batch {memory['batch']})",
-                 f"{memory['worker_rss_mib']:.0f} / {memory['bare_rss_mib']:.0f} MiB = {r:.2f}x", "<= 1.3x",
-                 r <= 1.3))
     return rows
+
+
+def memory_goal(memory) -> tuple[str, str, str, bool | None]:
+    """The serving worker's resident memory against the bare model process."""
+    r = ratio(memory["worker_rss_mib"], memory["bare_rss_mib"])
+    return (f"MobileNetV2 worker RSS vs bare process (batch {memory['batch']})",
+            f"{memory['worker_rss_mib']:.0f} / {memory['bare_rss_mib']:.0f} MiB = {r:.2f}x", "<= 1.3x",
+            r <= 1.3)
 
 
 def plot(path: Path, runs) -> None:
@@ -108,8 +128,9 @@ def plot(path: Path, runs) -> None:
     figure.savefig(path, dpi=90)
 
 
-def write(bench_dir: Path, raw, runs, memory, publish, capacity, machine: str, command: str) -> None:
-    lines = [
+def header(machine: str, command: str) -> list[str]:
+    """Where the figures come from and how to read them, then the goals table's heading."""
+    return [
         "# Benchmark results", "",
         f"Produced by `{command}` on {time.strftime('%Y-%m-%d')}, on {machine}.",
         "The load generator, nginx, gunicorn, Redis and the workers share these cores. Throughput is the",
@@ -117,34 +138,53 @@ def write(bench_dir: Path, raw, runs, memory, publish, capacity, machine: str, c
         "noisy (absolute figures drift by about 15% between runs): read the ratios.", "",
         "## Goals", "", "| goal | measured | target | met |", "|---|---|---|---|",
     ]
-    for goal, measured, target, met in goals(raw, runs, memory):
-        lines.append(f"| {goal} | {measured} | {target} | {'yes' if met else 'no'} |")
-    lines += ["", "## Raw model limits (in-process, no queue)", "",
-              "| model | model.predict, batch 1 | compiled tf.function by batch (samples/s) | best |",
-              "|---|---|---|---|"]
+
+
+def raw_table(raw) -> list[str]:
+    """The in-process limit of each model, by batch size."""
+    lines = ["", "## Raw model limits (in-process, no queue)", "",
+             "| model | model.predict, batch 1 | compiled tf.function by batch (samples/s) | best |",
+             "|---|---|---|---|"]
     for name, found in raw.items():
         by_batch = ", ".join(f"{b}: {v:.0f}" for b, v in found["compiled"].items())
         lines.append(f"| {name} | {found['predict_batch1']:.1f}/s | {by_batch} | "
                      f"{found['best_samples_per_s']:.0f}/s at batch {found['best_batch']} |")
-    lines += ["", "## End to end", "",
-              "| system | model | instances/job | in flight | jobs/s | instances/s | p50 ms | p99 ms | errors |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    return lines
+
+
+def end_to_end_table(runs) -> list[str]:
+    """One row per measured point, every system."""
+    lines = ["", "## End to end", "",
+             "| system | model | instances/job | in flight | jobs/s | instances/s | p50 ms | p99 ms | errors |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         lines.append(f"| {r['system']} | {r['model']} | {r['instances_per_job']} | {r['concurrency']} | "
                      f"{r['jobs_per_s']:.1f} | {r['jobs_per_s'] * r['instances_per_job']:.0f} | "
                      f"{(r['p50_ms'] or 0):.1f} | {(r['p99_ms'] or 0):.1f} | {r['errors']} |")
-    lines += ["", "![throughput and p99 against jobs in flight](results.png)", "",
-              "## Publishing a job (median microseconds per job, Redis with appendfsync always)", "",
-              "| path | µs per job |", "|---|---|",
-              f"| Celery `send_task` alone (no job record) | {publish['send_task_only_us']:.0f} |",
-              f"| job record, then `send_task` (two steps) | {publish['record_then_send_task_us']:.0f} |",
-              f"| inferq: record and message in one script | {publish['one_script_submit_us']:.0f} |", "",
-              "## Long-poll capacity (gunicorn gevent workers)", "",
-              f"{capacity['clients']} clients long-polled {capacity['clients']} queued jobs at once "
-              f"({capacity['parked_while_waiting']} were still parked after 3 s); once the worker started, "
-              f"{capacity['succeeded']} answered `succeeded`, the last "
-              f"{capacity['seconds_after_worker_start']} s after the start command (which includes "
-              "loading TensorFlow and the model).", ""]
+    return lines
+
+
+def publish_and_capacity(publish, capacity) -> list[str]:
+    """The figure, the cost of publishing a job and the long-poll capacity."""
+    return ["", "![throughput and p99 against jobs in flight](results.png)", "",
+            "## Publishing a job (median microseconds per job, Redis with appendfsync always)", "",
+            "| path | µs per job |", "|---|---|",
+            f"| Celery `send_task` alone (no job record) | {publish['send_task_only_us']:.0f} |",
+            f"| job record, then `send_task` (two steps) | {publish['record_then_send_task_us']:.0f} |",
+            f"| inferq: record and message in one script | {publish['one_script_submit_us']:.0f} |", "",
+            "## Long-poll capacity (gunicorn gevent workers)", "",
+            f"{capacity['clients']} clients long-polled {capacity['clients']} queued jobs at once "
+            f"({capacity['parked_while_waiting']} were still parked after 3 s); once the worker started, "
+            f"{capacity['succeeded']} answered `succeeded`, the last "
+            f"{capacity['seconds_after_worker_start']} s after the start command (which includes "
+            "loading TensorFlow and the model).", ""]
+
+
+def write(bench_dir: Path, raw, runs, memory, publish, capacity, machine: str, command: str) -> None:
+    lines = header(machine, command)
+    for goal, measured, target, met in goals(raw, runs, memory):
+        lines.append(f"| {goal} | {measured} | {target} | {'yes' if met else 'no'} |")
+    lines += raw_table(raw) + end_to_end_table(runs) + publish_and_capacity(publish, capacity)
     notes = bench_dir / "NOTES.md"
     if notes.exists():
         lines += [notes.read_text()]

@@ -30,15 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench import models as bench_models  # noqa: E402
 from bench import report  # noqa: E402
+from bench.measure import WORK, loadgen, log, publish_costs, raw_limits  # noqa: E402
 from tests.integration.stack import free_port, start_stack, stop_stack  # noqa: E402
 
-WORK = ROOT / "bench" / ".work"
 CONCURRENCY = (1, 8, 32, 64)
 BIN = Path(sys.executable).parent
-
-
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def payloads() -> dict[str, tuple[Path, int]]:
@@ -56,53 +52,12 @@ def payloads() -> dict[str, tuple[Path, int]]:
     return out
 
 
-def loadgen(url, flow, model, payload, instances, concurrency, duration) -> dict:
-    command = [sys.executable, "-m", "bench.loadgen", "--url", url, "--flow", flow, "--model", model,
-               "--payload", str(payload), "--instances", str(instances), "--concurrency", str(concurrency),
-               "--duration", str(duration)]
-    result = json.loads(subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout)
-    log(f"{flow:>7} {model:>9} x{instances:<3} c={concurrency:<3} {result['jobs_per_s']:8.1f} jobs/s "
-        f"p50 {result['p50_ms'] or 0:7.1f} ms  p99 {result['p99_ms'] or 0:7.1f} ms  errors {result['errors']}")
-    return result
-
-
-def raw_limits(paths: dict[str, Path], digits_batch: int, seconds: float) -> dict:
-    out = {}
-    for name, batches, threads, rss_batch in (("digits", "1,32,128,512", 1, digits_batch),
-                                               ("mobilenet", "1,8,16,32", 0, 16)):
-        command = [sys.executable, "-m", "bench.raw", str(paths[name]), "--batches", batches,
-                   "--threads", str(threads), "--seconds", str(seconds), "--rss-batch", str(rss_batch)]
-        out[name] = json.loads(subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                                              check=True).stdout.strip().splitlines()[-1])
-        log(f"raw {name}: best {out[name]['best_samples_per_s']:.0f} samples/s at batch "
-            f"{out[name]['best_batch']}; model.predict batch 1: {out[name]['predict_batch1']:.1f}/s")
-    return out
-
-
 def worker_rss_mib(stack, program: str) -> float:
     pid = int(stack.supervisorctl("pid", program).split()[0])
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def publish_costs() -> dict:
-    """send_task against the one-script submit, on a scratch Redis with the same AOF policy."""
-    port = free_port()
-    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "yes", "--appendfsync", "always", "--dir", str(WORK)],
-                              stdout=subprocess.DEVNULL)
-    try:
-        time.sleep(0.5)
-        out = subprocess.run([sys.executable, "-m", "bench.publish", f"redis://127.0.0.1:{port}/0"],
-                             cwd=ROOT, capture_output=True, text=True, check=True).stdout
-        costs = json.loads(out)
-        log(f"publish: {costs}")
-        return costs
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def long_poll_capacity(repo, env, clients: int = 1000) -> dict:
@@ -150,7 +105,7 @@ class Peer:
     def __init__(self, commands: list[list[str]], env: dict, url: str, ready_path: str | None):
         self.logs = [(WORK / f"peer-{i}-{Path(c[0]).name}.log").open("w") for i, c in enumerate(commands)]
         self.procs = [subprocess.Popen(c, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
-                                       start_new_session=True) for c, f in zip(commands, self.logs)]
+                                       start_new_session=True) for c, f in zip(commands, self.logs, strict=True)]
         self.url = url
         deadline = time.monotonic() + 180
         while ready_path and time.monotonic() < deadline:
@@ -242,12 +197,65 @@ def machine() -> str:
             f"TensorFlow {tf.__version__}, {platform.system()} {platform.release()}")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    """Seconds measured per point, the peers to run and seconds per raw batch size."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per point")
     parser.add_argument("--peers", default="naive,tutorial", help="comma list: naive,tutorial,bentoml")
     parser.add_argument("--raw-seconds", type=float, default=3.0)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def run_inferq_variants(repo, bodies, common, digits_batch, mobilenet_batch, duration) -> tuple[list[dict], float]:
+    """inferq on each model, then digits on gthread web workers and on prefork consumption; the MobileNetV2 worker's RSS."""
+    results = []
+    log("inferq digits")
+    digits_cases = [(bodies["digits"][0], 1, c) for c in CONCURRENCY] + [(bodies["digits100"][0], 100, 8)]
+    found, _ = run_inferq("digits", repo, {**common, "INFERQ_MAX_BATCH_SIZE": str(digits_batch),
+                                           "INFERQ_TF_INTRA_OP_THREADS": "1"}, digits_cases, duration)
+    results += found
+    log("inferq mobilenet")
+    # Two single-threaded workers beat one two-threaded worker on two cores.
+    found, rss = run_inferq("mobilenet", repo, {**common, "INFERQ_MAX_BATCH_SIZE": str(mobilenet_batch),
+                                                "INFERQ_TF_INTRA_OP_THREADS": "1",
+                                                "INFERQ_WORKERS_PER_MODEL": "2"},
+                            [(bodies["mobilenet"][0], 1, c) for c in CONCURRENCY], duration)
+    results += found
+    log("inferq digits with gunicorn gthread workers, for comparison")
+    found, _ = run_inferq("digits", repo, {**common, "INFERQ_WEB_WORKER_CLASS": "gthread",
+                                           "INFERQ_MAX_BATCH_SIZE": str(digits_batch)},
+                          [(bodies["digits"][0], 1, 64)], duration, label="inferq-gthread")
+    results += found
+    log("inferq digits with stock Celery prefork consumption (one job per task), for comparison")
+    found, _ = run_inferq("digits", repo, {**common, "INFERQ_WORKER_MODE": "prefork",
+                                           "INFERQ_WORKER_CONCURRENCY": "2"},
+                          [(bodies["digits"][0], 1, 32)], duration, label="inferq-prefork")
+    results += found
+    return results, rss
+
+
+def run_peers(peers: str, repo, bodies, duration) -> list[dict]:
+    """Each peer of the --peers list in turn, on one digit and one image per job."""
+    results = []
+    loads = [("digits", bodies["digits"][0], 1), ("mobilenet", bodies["mobilenet"][0], 1)]
+    for peer in filter(None, peers.split(",")):
+        log(f"peer {peer}")
+        results += run_peer(peer, repo, loads, duration)
+    return results
+
+
+def save(peers: str, raw, results, memory, publish, capacity) -> None:
+    """Keep the measurements in .work/results.json, then write RESULTS.md and results.png from them."""
+    extra = [p for p in peers.split(",") if p and p not in ("naive", "tutorial")]
+    command = "make bench" + (f" PEERS={','.join(extra)}" if extra else "")
+    (WORK / "results.json").write_text(json.dumps({"raw": raw, "runs": results, "memory": memory,
+                                                   "publish": publish, "long_poll": capacity}, indent=1))
+    report.write(ROOT / "bench", raw, results, memory, publish, capacity, machine(), command)
+    log("wrote bench/RESULTS.md and bench/results.png")
+
+
+def main() -> None:
+    args = parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     repo = WORK / "models"
     paths = bench_models.build(repo)
@@ -257,45 +265,15 @@ def main() -> None:
     mobilenet_batch = int(raw["mobilenet"]["best_batch"])
 
     publish = publish_costs()
-    results = []
     common = {"INFERQ_REDIS_APPENDFSYNC": "always", "INFERQ_WEB_WORKERS": "2"}
-    log("inferq digits")
-    digits_cases = [(bodies["digits"][0], 1, c) for c in CONCURRENCY] + [(bodies["digits100"][0], 100, 8)]
-    found, _ = run_inferq("digits", repo, {**common, "INFERQ_MAX_BATCH_SIZE": str(digits_batch),
-                                           "INFERQ_TF_INTRA_OP_THREADS": "1"}, digits_cases, args.duration)
-    results += found
-    log("inferq mobilenet")
-    # Two single-threaded workers beat one two-threaded worker on two cores.
-    found, rss = run_inferq("mobilenet", repo, {**common, "INFERQ_MAX_BATCH_SIZE": str(mobilenet_batch),
-                                                "INFERQ_TF_INTRA_OP_THREADS": "1",
-                                                "INFERQ_WORKERS_PER_MODEL": "2"},
-                            [(bodies["mobilenet"][0], 1, c) for c in CONCURRENCY], args.duration)
-    results += found
-    log("inferq digits with gunicorn gthread workers, for comparison")
-    found, _ = run_inferq("digits", repo, {**common, "INFERQ_WEB_WORKER_CLASS": "gthread",
-                                           "INFERQ_MAX_BATCH_SIZE": str(digits_batch)},
-                          [(bodies["digits"][0], 1, 64)], args.duration, label="inferq-gthread")
-    results += found
-    log("inferq digits with stock Celery prefork consumption (one job per task), for comparison")
-    found, _ = run_inferq("digits", repo, {**common, "INFERQ_WORKER_MODE": "prefork",
-                                           "INFERQ_WORKER_CONCURRENCY": "2"},
-                          [(bodies["digits"][0], 1, 32)], args.duration, label="inferq-prefork")
-    results += found
+    results, rss = run_inferq_variants(repo, bodies, common, digits_batch, mobilenet_batch, args.duration)
 
     capacity = long_poll_capacity(repo, common)
 
-    loads = [("digits", bodies["digits"][0], 1), ("mobilenet", bodies["mobilenet"][0], 1)]
-    for peer in filter(None, args.peers.split(",")):
-        log(f"peer {peer}")
-        results += run_peer(peer, repo, loads, args.duration)
+    results += run_peers(args.peers, repo, bodies, args.duration)
 
-    extra = [p for p in args.peers.split(",") if p and p not in ("naive", "tutorial")]
-    command = "make bench" + (f" PEERS={','.join(extra)}" if extra else "")
     memory = {"worker_rss_mib": rss, "bare_rss_mib": raw["mobilenet"]["bare_rss_mib"], "batch": mobilenet_batch}
-    (WORK / "results.json").write_text(json.dumps({"raw": raw, "runs": results, "memory": memory,
-                                                   "publish": publish, "long_poll": capacity}, indent=1))
-    report.write(ROOT / "bench", raw, results, memory, publish, capacity, machine(), command)
-    log("wrote bench/RESULTS.md and bench/results.png")
+    save(args.peers, raw, results, memory, publish, capacity)
 
 
 if __name__ == "__main__":

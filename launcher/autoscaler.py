@@ -22,14 +22,14 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
+from launcher.layout import PROGRAM_PREFIX, models_of
 from shared import backlog as backlogs
 from shared import keys
 from shared.settings import Settings
 from shared.signatures import WORKER_ALIVE_S
-from launcher.layout import PROGRAM_PREFIX, models_of
 
 log = logging.getLogger("inferq.autoscaler")
 
@@ -152,8 +152,9 @@ class SupervisorPool:
     RUNNING = {"RUNNING", "STARTING", "BACKOFF"}
 
     def __init__(self, server_url: str):
-        from supervisor.xmlrpc import SupervisorTransport
         import xmlrpc.client
+
+        from supervisor.xmlrpc import SupervisorTransport
 
         transport = SupervisorTransport(None, None, serverurl=server_url)
         self.rpc = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor

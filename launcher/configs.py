@@ -100,6 +100,11 @@ http {{
     return conf
 
 
+OPS_NOT_FOUND = ('{"type":"https://inferq.dev/problems/not-found","title":"Not found","status":404,'
+                 '"detail":"this listener serves /healthz, /readyz and /metrics only"}')
+"""What the operations listener answers for any other path (problem+json, like the API)."""
+
+
 def _ops_server(settings: Settings) -> str:
     """With ``INFERQ_OPS_LISTEN``, a second listener serving only the health and metrics routes."""
     if not settings.ops_listen:
@@ -113,7 +118,7 @@ server {{
     }}
     location / {{
         default_type application/problem+json;
-        return 404 '{{"type":"https://inferq.dev/problems/not-found","title":"Not found","status":404,"detail":"this listener serves /healthz, /readyz and /metrics only"}}';
+        return 404 '{OPS_NOT_FOUND}';
     }}
 }}
 """

@@ -61,7 +61,7 @@ def documented_statements(body: list[ast.stmt]):
     This is the attribute-docstring convention; Python drops those strings at run time, so
     only the tree still pairs them with the statement they describe.
     """
-    for statement, following in zip(body, body[1:] + [None]):
+    for statement, following in zip(body, body[1:] + [None], strict=True):
         doc = None
         if (isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
                 and isinstance(following.value.value, str)):

@@ -14,9 +14,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared.settings import Settings  # noqa: E402
 from launcher.autoscaler import policies  # noqa: E402
 from launcher.layout import program_name  # noqa: E402
+from shared.settings import Settings  # noqa: E402
 
 TEMPLATE = ROOT / "deploy" / "k8s" / "model.template.yaml"
 

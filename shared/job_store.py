@@ -54,7 +54,7 @@ class JobStore:
     @staticmethod
     def new_record(job: Job) -> dict:
         """The hash fields of a job that has just been submitted."""
-        record = {
+        record: dict[str, str | int | bytes] = {
             "id": job.id,
             "model": job.model,
             "model_version": job.model_version,

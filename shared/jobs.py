@@ -9,7 +9,8 @@ import enum
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -17,7 +18,7 @@ LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10
 """Upper bounds of the job latency histogram (submit to terminal state), in seconds."""
 
 
-class JobStatus(str, enum.Enum):
+class JobStatus(enum.StrEnum):
     """Where a job is in its life: queued -> running -> succeeded | failed | canceled."""
 
     QUEUED = "queued"
@@ -47,7 +48,7 @@ def rfc3339(epoch: float | None) -> str | None:
     """Epoch seconds as an RFC 3339 UTC timestamp with milliseconds."""
     if epoch is None:
         return None
-    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    moment = datetime.fromtimestamp(epoch, tz=UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -75,7 +76,7 @@ class Job:
 
     def to_public(self) -> dict:
         """The job as the API shows it; predictions are embedded without re-encoding."""
-        body = {
+        body: dict[str, Any] = {
             "id": self.id,
             "model": self.model,
             "model_version": self.model_version,
@@ -97,7 +98,7 @@ class Job:
         return body
 
     @classmethod
-    def from_hash(cls, raw: dict[bytes, bytes]) -> "Job":
+    def from_hash(cls, raw: dict[bytes, bytes]) -> Job:
         """Rebuild a job from the fields of its Redis hash."""
         text = {k.decode(): v for k, v in raw.items()}
 

@@ -37,13 +37,13 @@ class Delivery:
         return f"{self.member}|{self.attempt}"
 
     @classmethod
-    def from_scheduled(cls, member: str) -> "Delivery":
+    def from_scheduled(cls, member: str) -> Delivery:
         """The delivery behind a ``WEBHOOK_SCHEDULE`` entry."""
         job_id, event, attempt = member.rsplit("|", 2)
         return cls(job_id, WebhookEvent(event), int(attempt))
 
     @classmethod
-    def from_outstanding(cls, member: str, attempt: int) -> "Delivery":
+    def from_outstanding(cls, member: str, attempt: int) -> Delivery:
         """The delivery behind a ``WEBHOOK_OUTSTANDING`` entry, as its ``attempt``-th try."""
         job_id, event = member.rsplit("|", 1)
         return cls(job_id, WebhookEvent(event), attempt)

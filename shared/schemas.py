@@ -2,11 +2,16 @@
 OpenAPI document (``GET /openapi.json``) is built from them, so the two cannot drift."""
 from __future__ import annotations
 
+from typing import Any
+
 from shared.webhooks import EVENTS, MAX_URL_LENGTH
+
+Schema = dict[str, Any]
+"""A JSON Schema (or OpenAPI) object: nested, so typed loosely."""
 
 STATUSES = ["queued", "running", "succeeded", "failed", "canceled"]
 
-WEBHOOK = {
+WEBHOOK: Schema = {
     "type": "object",
     "description": "Where to POST the job's events (Standard Webhooks signed).",
     "properties": {
@@ -19,15 +24,15 @@ WEBHOOK = {
     "additionalProperties": False,
 }
 
-INSTANCES = {"type": "array", "minItems": 1,
+INSTANCES: Schema = {"type": "array", "minItems": 1,
              "description": "TF Serving's row format: one entry per example, shaped like the model input "
                             "without its batch axis; an object keyed by input name for multi-input models."}
 
-INPUTS = {"type": ["object", "array"], "minProperties": 1, "minItems": 1,
+INPUTS: Schema = {"type": ["object", "array"], "minProperties": 1, "minItems": 1,
           "description": "TF Serving's columnar format: {input name: [one value per example]}, or a "
                          "plain list for a single-input model."}
 
-SUBMIT = {
+SUBMIT: Schema = {
     "type": "object",
     "description": "A job: its examples as rows ('instances') or columns ('inputs'), and an optional webhook.",
     "properties": {"instances": INSTANCES, "inputs": INPUTS, "webhook": WEBHOOK},
@@ -35,7 +40,7 @@ SUBMIT = {
     "additionalProperties": False,
 }
 
-PREDICT = {
+PREDICT: Schema = {
     "type": "object",
     "description": "A TF Serving REST predict request; answered with 'predictions' (rows) or "
                    "'outputs' (columns) after the job has run.",
@@ -45,12 +50,12 @@ PREDICT = {
     "additionalProperties": False,
 }
 
-PREDICT_RESPONSE = {
+PREDICT_RESPONSE: Schema = {
     "type": "object",
     "properties": {"predictions": {"type": "array"}, "outputs": {"type": ["array", "object"]}},
 }
 
-PROBLEM = {
+PROBLEM: Schema = {
     "type": "object",
     "description": "RFC 9457 problem details.",
     "properties": {
@@ -60,9 +65,9 @@ PROBLEM = {
     "required": ["type", "title", "status", "detail"],
 }
 
-NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+NULLABLE_TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
 
-JOB = {
+JOB: Schema = {
     "type": "object",
     "properties": {
         "id": {"type": "string", "format": "uuid"},
@@ -83,7 +88,7 @@ JOB = {
     "required": ["id", "model", "model_version", "status", "created_at", "started_at", "finished_at"],
 }
 
-TENSOR = {
+TENSOR: Schema = {
     "type": "object",
     "properties": {"name": {"type": "string"},
                    "shape": {"type": "array", "items": {"type": ["integer", "null"]}},
@@ -91,7 +96,7 @@ TENSOR = {
     "required": ["name", "shape", "dtype"],
 }
 
-MODEL = {
+MODEL: Schema = {
     "type": "object",
     "properties": {
         "name": {"type": "string"}, "versions": {"type": "array", "items": {"type": "integer"}},
@@ -108,7 +113,7 @@ MODEL["properties"]["jobs_per_second"] = {"type": "number", "description": "Jobs
 
 STATES = ["loading", "ready", "failed", "retiring", "retired"]
 
-MODEL_VERSION = {
+MODEL_VERSION: Schema = {
     "type": "object",
     "properties": {"name": {"type": "string"}, "version": {"type": "integer"},
                    "state": {"enum": STATES}, "reason": {"type": "string"},
@@ -118,7 +123,7 @@ MODEL_VERSION = {
 }
 
 MODEL["properties"]["state"] = {"enum": STATES}
-VERSION_STATE = {"type": "object",
+VERSION_STATE: Schema = {"type": "object",
                  "properties": {"version": {"type": "integer"}, "state": {"enum": STATES},
                                 "reason": {"type": "string"}},
                  "required": ["version", "state"]}
@@ -127,12 +132,12 @@ MODEL["properties"]["version_states"] = {"type": "array", "items": VERSION_STATE
 MODEL["properties"]["model_version_status"] = {
     "type": "array", "description": "TF Serving's model status, for its clients."}
 
-RELOAD = {"type": "object", "properties": {"workers_notified": {"type": "integer"}}}
+RELOAD: Schema = {"type": "object", "properties": {"workers_notified": {"type": "integer"}}}
 
-MODEL_LIST = {"type": "object", "properties": {"models": {"type": "array", "items": MODEL}},
+MODEL_LIST: Schema = {"type": "object", "properties": {"models": {"type": "array", "items": MODEL}},
               "required": ["models"]}
 
-DELIVERY = {
+DELIVERY: Schema = {
     "type": "object",
     "properties": {
         "event": {"enum": list(EVENTS)}, "webhook_id": {"type": "string"}, "attempt": {"type": "integer"},
@@ -143,26 +148,26 @@ DELIVERY = {
     },
 }
 
-DELIVERIES = {"type": "object", "properties": {
+DELIVERIES: Schema = {"type": "object", "properties": {
     "job_id": {"type": "string"}, "webhook": {"oneOf": [WEBHOOK, {"type": "null"}]},
     "deliveries": {"type": "array", "items": DELIVERY}}}
 
-REDELIVERY = {"type": "object", "properties": {
+REDELIVERY: Schema = {"type": "object", "properties": {
     "job_id": {"type": "string"}, "event": {"type": "string"}, "webhook_id": {"type": "string"}}}
 
-STATS = {"type": "object", "properties": {
+STATS: Schema = {"type": "object", "properties": {
     "at": {"type": "number"}, "slot_s": {"type": "number"},
     "models": {"type": "object", "additionalProperties": {"type": "object"}},
     "history": {"type": "array", "items": {"type": "object"}},
     "webhooks": {"type": "object"}, "dead_webhooks": {"type": "array"}, "failed_jobs": {"type": "array"}},
     "required": ["at", "models", "history", "webhooks", "dead_webhooks", "failed_jobs"]}
 
-HEALTH = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
+HEALTH: Schema = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
 
-READY = {"type": "object", "properties": {"status": {"type": "string"},
+READY: Schema = {"type": "object", "properties": {"status": {"type": "string"},
                                           "models": {"type": "array", "items": {"type": "string"}}}}
 
-COMPONENTS = {"Submit": SUBMIT, "Webhook": WEBHOOK, "Job": JOB, "Problem": PROBLEM, "Tensor": TENSOR,
+COMPONENTS: dict[str, Schema] = {"Submit": SUBMIT, "Webhook": WEBHOOK, "Job": JOB, "Problem": PROBLEM, "Tensor": TENSOR,
               "Model": MODEL, "Predict": PREDICT, "PredictResponse": PREDICT_RESPONSE, "Reload": RELOAD,
               "ModelVersion": MODEL_VERSION, "ModelList": MODEL_LIST, "Delivery": DELIVERY, "Deliveries": DELIVERIES,
               "Redelivery": REDELIVERY, "Stats": STATS, "Health": HEALTH, "Ready": READY}

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import enum
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Mapping
 
 PREFIX = "INFERQ_"
 
 
-class WorkerMode(str, enum.Enum):
+class WorkerMode(enum.StrEnum):
     """How an inference worker takes jobs off its queues."""
 
     BATCH = "batch"
@@ -158,7 +158,7 @@ class Settings:
     """supervisord's XML-RPC socket the local autoscaler drives (``make run`` sets it)."""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment, converting each value to its field's type."""
         env = os.environ if environ is None else environ
         values = {}

@@ -6,14 +6,12 @@ validate inputs, because web never imports TensorFlow.
 from __future__ import annotations
 
 import enum
-
 import time
 from dataclasses import asdict, dataclass, field
 
 import orjson
 
 from shared import keys
-
 
 WORKER_ALIVE_S = 15.0
 """A worker whose last heartbeat is older than this is not counted (it beats every 5 s)."""
@@ -59,7 +57,7 @@ class ModelSignature:
         return orjson.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, raw: bytes) -> "ModelSignature":
+    def from_json(cls, raw: bytes) -> ModelSignature:
         """Decode what ``to_json`` wrote."""
         data = orjson.loads(raw)
 
@@ -70,7 +68,7 @@ class ModelSignature:
                    data.get("config") or {})
 
 
-class ModelState(str, enum.Enum):
+class ModelState(enum.StrEnum):
     """Where a model version is in its life on the workers."""
 
     LOADING = "loading"

@@ -181,7 +181,7 @@ def _within_dtype(array: np.ndarray, dtype: str) -> bool:
 
 def probe_shape(value) -> tuple[int, ...]:
     """The shape suggested by following first elements; raggedness is caught later."""
-    shape = []
+    shape: list[int] = []
     while isinstance(value, list) and len(shape) < MAX_RANK_REPORTED:
         shape.append(len(value))
         if not value:
@@ -194,7 +194,7 @@ def shape_matches(received: tuple[int, ...], expected: tuple[int | None, ...]) -
     """True when ranks agree and every fixed dimension is equal."""
     if len(received) != len(expected):
         return False
-    return all(want is None or want == got for got, want in zip(received, expected))
+    return all(want is None or want == got for got, want in zip(received, expected, strict=True))
 
 
 def format_shape(shape) -> str:

@@ -12,14 +12,14 @@ from urllib.parse import urlsplit
 from shared.errors import InvalidInput
 
 
-class WebhookEvent(str, enum.Enum):
+class WebhookEvent(enum.StrEnum):
     """What a job's webhook can be told: that it started, or that it ended (any terminal state)."""
 
     STARTED = "started"
     COMPLETED = "completed"
 
 
-class DeliveryOutcome(str, enum.Enum):
+class DeliveryOutcome(enum.StrEnum):
     """How one delivery attempt ended; the delivery log and ``inferq_webhook_deliveries_total`` use these."""
 
     DELIVERED = "delivered"
@@ -65,6 +65,7 @@ def parse_webhook(value) -> WebhookSpec:
         raise InvalidInput(f"unknown field(s) in 'webhook': {', '.join(unknown)}")
     url = value.get("url")
     check_url(url)
+    assert isinstance(url, str)  # check_url refuses anything else
     events = value.get("events", list(DEFAULT_EVENTS))
     if (not isinstance(events, list) or not events
             or not all(isinstance(e, str) and e in EVENTS for e in events)):

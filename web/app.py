@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
     app.url_map.converters["name"] = ModelNameConverter
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     # nginx sits in front: trust one hop of X-Forwarded-* headers.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     app.extensions["inferq"] = build_services(settings, redis_client)
     problems.init_app(app)
     auth.init_app(app, auth.ApiKeys.from_settings(settings))

@@ -29,7 +29,7 @@ class ApiKeys:
         self._digests = [_digest(key) for key in keys]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "ApiKeys":
+    def from_settings(cls, settings: Settings) -> ApiKeys:
         """Keys from ``INFERQ_API_KEYS`` (comma-separated) and ``INFERQ_API_KEYS_FILE`` (one per line)."""
         keys = [k.strip() for k in settings.api_keys.split(",") if k.strip()]
         if settings.api_keys_file:

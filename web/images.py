@@ -61,10 +61,10 @@ def _geometry(config: dict, shape: tuple, model: str) -> tuple[int, int, str]:
 def _decode(name: str, data: bytes, index: int, width: int, height: int, mode: str) -> np.ndarray:
     where = f"image {index} ({name!r})"
     try:
-        image = Image.open(io.BytesIO(data), formats=FORMATS)
-        if image.width * image.height > MAX_PIXELS:
-            raise InvalidInput(f"{where} is {image.width}x{image.height}; the limit is {MAX_PIXELS} pixels")
-        image = image.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
+        opened = Image.open(io.BytesIO(data), formats=FORMATS)
+        if opened.width * opened.height > MAX_PIXELS:
+            raise InvalidInput(f"{where} is {opened.width}x{opened.height}; the limit is {MAX_PIXELS} pixels")
+        image = opened.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise InvalidInput(f"{where} is not a readable PNG or JPEG image: {exc}") from None
     return np.asarray(image, dtype=np.float32)

@@ -4,7 +4,7 @@ Another key's job looks exactly like an unknown one (404), so ids cannot be prob
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from shared.errors import Conflict, NotFound
 from shared.jobs import Job

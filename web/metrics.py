@@ -12,11 +12,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from shared import backlog as backlogs
 from shared import keys, throughput
-from shared.keys import AUTOSCALER_DESIRED
-from web import stats
 from shared.jobs import LATENCY_BUCKETS_S
-from shared.keys import BATCH_SIZE_BUCKETS
+from shared.keys import AUTOSCALER_DESIRED, BATCH_SIZE_BUCKETS
 from shared.signatures import ModelCatalog
+from web import stats
 
 
 class RedisMetricsCollector:
@@ -30,9 +29,15 @@ class RedisMetricsCollector:
         return []
 
     def collect(self):
-        """Yield every metric family; the per-model reads share one pipeline, the rest are a few calls each."""
+        """Yield every metric family: job counts and latency, model versions, then the backlog."""
         catalog = ModelCatalog(self.redis)
         models = catalog.names()
+        yield from self._jobs(models)
+        yield from self._versions(catalog, models)
+        yield from self._backlog(models)
+
+    def _jobs(self, models: list[str]):
+        """Submissions, outcomes, queue depth and latency; the per-model reads share one pipeline."""
         submitted = _decode_counts(self.redis.hgetall(keys.METRICS_SUBMITTED))
         finished = _decode_counts(self.redis.hgetall(keys.METRICS_FINISHED))
         known = sorted(set(models) | set(submitted))
@@ -41,7 +46,6 @@ class RedisMetricsCollector:
             pipe.llen(keys.queue(name))
             pipe.hgetall(keys.latency_histogram(name))
         replies = pipe.execute()
-
         depth = GaugeMetricFamily("inferq_queue_depth", "Jobs waiting in a model's queue.",
                                   labels=["model", "queue"])
         latency = HistogramMetricFamily("inferq_job_latency_seconds",
@@ -50,7 +54,6 @@ class RedisMetricsCollector:
             depth.add_metric([name, keys.queue(name)], replies[2 * index])
             buckets, total = _cumulative_buckets(_decode_counts(replies[2 * index + 1]))
             latency.add_metric([name], buckets, total)
-
         yield _counter("inferq_jobs_submitted", "Jobs accepted.", ["model"],
                        {(m,): n for m, n in submitted.items()})
         yield _counter("inferq_jobs_finished", "Jobs that reached a terminal state.",
@@ -58,6 +61,9 @@ class RedisMetricsCollector:
                        {tuple(label.split("|", 1)): n for label, n in finished.items()})
         yield depth
         yield latency
+
+    def _versions(self, catalog: ModelCatalog, models: list[str]):
+        """Loaded versions, live workers, pending jobs per version and each version's state."""
         models_gauge = GaugeMetricFamily("inferq_model_versions", "Model versions loaded.",
                                          labels=["model"])
         workers = GaugeMetricFamily("inferq_workers", "Inference workers with a recent heartbeat.",
@@ -77,7 +83,6 @@ class RedisMetricsCollector:
         yield workers
         yield pending
         yield states
-        yield from self._backlog(models)
 
     def _backlog(self, models: list[str]):
         """The figures autoscalers scale on (shared.backlog), and what the local one decided."""

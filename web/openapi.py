@@ -3,6 +3,7 @@ with) and the route table, and a self-contained page that renders it at ``/docs`
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from shared.schemas import COMPONENTS
 from web import idempotency
@@ -106,7 +107,7 @@ def document(example: dict | None = None) -> dict:
     }
     predict_pinned = {**predict, "operationId": "predictPinned", "parameters": [model_param, version_param],
                       "summary": "TF Serving-compatible predict with one model version"}
-    paths = {
+    paths: dict[str, dict[str, Any]] = {
         "/v1/models/{model}:predict": {"post": predict},
         "/v1/models/{model}/versions/{version}:predict": {"post": predict_pinned},
         "/v1/models:reload": {"post": {

@@ -6,7 +6,6 @@ import logging
 import orjson
 import redis
 from flask import Flask, Response
-from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from shared.errors import InferqError, Unauthorized, Unavailable
@@ -32,7 +31,7 @@ def problem_response(error: InferqError) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Register handlers for our errors, Werkzeug's, a down broker, and anything unexpected."""
+    """Register handlers for our errors, Werkzeug's, an unreachable Redis, and anything unexpected."""
 
     @app.errorhandler(InferqError)
     def handle_inferq(error: InferqError):
@@ -51,7 +50,6 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(redis.exceptions.ConnectionError)
     @app.errorhandler(redis.exceptions.TimeoutError)
-    @app.errorhandler(OperationalError)
     def handle_broker_down(error: Exception):
         log.warning("redis unavailable: %s", error)
         return problem_response(Unavailable("the job store is unreachable; retry shortly"))

@@ -42,7 +42,7 @@ class Services:
 def build_services(settings: Settings, client: redis.Redis | None = None) -> Services:
     """Wire the collaborators; tests pass their own Redis client."""
     subscriber = client
-    if client is None:
+    if client is None or subscriber is None:
         # A bounded, blocking pool: a thousand long-polls waking at once queue for a
         # connection instead of opening a thousand sockets to Redis.
         pool = redis.BlockingConnectionPool.from_url(
@@ -52,6 +52,7 @@ def build_services(settings: Settings, client: redis.Redis | None = None) -> Ser
         # The pub/sub listener idles between messages, so it must not have a read timeout.
         subscriber = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2.0,
                                           health_check_interval=30)
+    assert subscriber is not None
     store = JobStore(client, settings.job_ttl_s)
     return Services(
         settings=settings,

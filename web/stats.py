@@ -105,7 +105,7 @@ def _point(figures: dict) -> dict:
 def history(redis) -> list[dict]:
     """The stored snapshots, oldest first, with instances/s derived between neighbours."""
     points = [orjson.loads(raw) for raw in reversed(redis.lrange(keys.STATS_HISTORY, 0, -1))]
-    for previous, point in zip(points, points[1:]):
+    for previous, point in zip(points, points[1:], strict=False):
         elapsed = max(1e-6, point["at"] - previous["at"])
         for name, figures in point["models"].items():
             before = previous["models"].get(name, {}).get("instances_total", figures["instances_total"])

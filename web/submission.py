@@ -27,8 +27,16 @@ from shared.webhooks import parse_webhook
 from web import idempotency, images
 from web.auth import current_owner
 from web.backpressure import queue_full
-from web.body import JSON_MIMETYPE, MULTIPART_MIMETYPE, NPY_MIMETYPE, SUBMIT_MIMETYPES, parse_json, parse_npy
-from web.body import read_bytes, require_type
+from web.body import (
+    JSON_MIMETYPE,
+    MULTIPART_MIMETYPE,
+    NPY_MIMETYPE,
+    SUBMIT_MIMETYPES,
+    parse_json,
+    parse_npy,
+    read_bytes,
+    require_type,
+)
 from web.job_access import is_finished, require_job
 from web.services import services
 

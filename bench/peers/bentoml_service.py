@@ -6,9 +6,8 @@ the same list form (BentoML has no raw ``.npy`` body).
 """
 from __future__ import annotations
 
-import numpy as np
-
 import bentoml
+import numpy as np
 
 
 @bentoml.service(workers=2, threads=1)

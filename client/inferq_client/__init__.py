@@ -8,8 +8,16 @@
 
 from inferq_client.async_client import AsyncClient
 from inferq_client.client import Client
-from inferq_client.errors import (Conflict, InferqError, JobFailed, NotFound, RateLimited, Unavailable,
-                                  ValidationError, WaitTimeout)
+from inferq_client.errors import (
+                                  Conflict,
+                                  InferqError,
+                                  JobFailed,
+                                  NotFound,
+                                  RateLimited,
+                                  Unavailable,
+                                  ValidationError,
+                                  WaitTimeout,
+)
 from inferq_client.jobs import Job
 from inferq_client.webhooks import WebhookVerificationError, verify
 

@@ -8,8 +8,7 @@ from typing import Any
 
 import httpx
 
-from inferq_client.errors import (Conflict, InferqError, JobFailed, NotFound, RateLimited, Unavailable,
-                                  ValidationError)
+from inferq_client.errors import Conflict, InferqError, JobFailed, NotFound, RateLimited, Unavailable, ValidationError
 from inferq_client.jobs import Job
 
 DEFAULT_URL = "http://127.0.0.1:8000"

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Iterable
 from itertools import islice
-from typing import Any, AsyncIterator, Iterable
+from typing import Any
 
 import httpx
 
@@ -27,7 +28,7 @@ class AsyncClient:
         self._http = httpx.AsyncClient(base_url=base_url, headers=headers, transport=transport,
                                        timeout=httpx.Timeout(timeout, read=max(timeout, protocol.LONG_POLL_S + 15)))
 
-    async def __aenter__(self) -> "AsyncClient":
+    async def __aenter__(self) -> AsyncClient:
         return self
 
     async def __aexit__(self, *exc) -> None:

@@ -17,7 +17,7 @@ import click
 
 from inferq_client import _protocol as protocol
 from inferq_client.client import Client
-from inferq_client.errors import (InferqError, JobFailed, RateLimited, Unavailable, WaitTimeout)
+from inferq_client.errors import InferqError, JobFailed, RateLimited, Unavailable, WaitTimeout
 from inferq_client.metrics import model_summaries, render_table
 
 EXIT_FAILED, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_TIMEOUT = 1, 3, 4, 5

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import httpx
 
@@ -30,7 +31,7 @@ class Client:
         self._http = httpx.Client(base_url=base_url, headers=headers, transport=transport,
                                   timeout=httpx.Timeout(timeout, read=max(timeout, protocol.LONG_POLL_S + 15)))
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -29,7 +29,7 @@ class Job:
         return self.status in TERMINAL
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Job":
+    def from_json(cls, data: dict[str, Any]) -> Job:
         """Build from the API's JSON."""
         return cls(id=data["id"], model=data["model"], model_version=data["model_version"],
                    status=data["status"], created_at=data.get("created_at"),

@@ -14,7 +14,8 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 SECRET_PREFIX = "whsec_"
 DEFAULT_TOLERANCE_S = 300

@@ -13,8 +13,8 @@ import requests
 
 from tests.faults.conftest import WORKERS
 from tests.faults.harness import Load, Report, assert_no_5xx, record
-from tests.integration.helpers import wait_until
 from tests.fixtures.chaos_layer import KILL, PASS, SLEEP
+from tests.integration.helpers import wait_until
 
 DIGIT = [[float((r * 8 + c) % 17) for c in range(8)] for r in range(8)]
 

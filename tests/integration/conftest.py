@@ -24,7 +24,6 @@ def stack(tmp_path_factory):
     models_dir = base / "models"
     copy_demo_model(models_dir)
     from tests.fixtures.failing_layer import build_faulty_model
-
     from tests.fixtures.repository import populate
 
     (models_dir / "faulty" / "1").mkdir(parents=True)

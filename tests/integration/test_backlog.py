@@ -22,6 +22,24 @@ def npy(array) -> bytes:
     return buffer.getvalue()
 
 
+def freeze_while_running(client: redis.Redis, pid: int, submit_slow) -> list[str]:
+    """Submit slow jobs and SIGSTOP the worker while one of them runs (a fast machine may need
+    tries); returns every id submitted. The caller sends SIGCONT."""
+    slow_ids: list[str] = []
+    for _ in range(5):
+        batch = submit_slow(4)
+        slow_ids += batch
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+                client.hget(keys.job(i), "status") == b"running" for i in batch):
+            time.sleep(0.002)
+        os.kill(pid, signal.SIGSTOP)
+        if any(client.hget(keys.job(i), "status") == b"running" for i in batch):
+            break
+        os.kill(pid, signal.SIGCONT)
+    return slow_ids
+
+
 def test_backlog_counts_queued_claimed_and_running_jobs_exactly(stack, http):
     client = redis.Redis.from_url(stack.redis_url())
     heavy = npy(np.random.default_rng(1).normal(size=(256, 512)))
@@ -33,18 +51,7 @@ def test_backlog_counts_queued_claimed_and_running_jobs_exactly(stack, http):
 
     in_flight = keys.processing(f"worker-slow@{socket.gethostname()}", "slow")
     pid = stack.program_pid("worker-slow")
-    slow_ids: list[str] = []
-    for _ in range(5):  # freeze the worker while a job is running (a fast machine may need tries)
-        batch = submit_slow(4)
-        slow_ids += batch
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not any(
-                client.hget(keys.job(i), "status") == b"running" for i in batch):
-            time.sleep(0.002)
-        os.kill(pid, signal.SIGSTOP)
-        if any(client.hget(keys.job(i), "status") == b"running" for i in batch):
-            break
-        os.kill(pid, signal.SIGCONT)
+    slow_ids = freeze_while_running(client, pid, submit_slow)
     try:
         slow_ids += submit_slow(4)  # these stay queued (or are taken by the frozen worker's pending BLMOVE)
         statuses = [client.hget(keys.job(i), "status") for i in slow_ids]

@@ -15,6 +15,7 @@ import redis
 import requests
 
 from shared.signatures import ModelCatalog, ModelSignature, TensorSpec
+from tests.integration.helpers import wait_until
 from tests.integration.stack import ROOT, free_port
 
 SMALL = ModelSignature("small", 1, (TensorSpec("x", (None, 2), "float32"),), (TensorSpec("y", (None, 1), "float32"),))
@@ -29,15 +30,7 @@ def api(tmp_path, request):
     server = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                                "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
     client = redis.Redis(port=redis_port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    wait_until(lambda: _answers(client.ping, redis.ConnectionError), 10, "redis-server", step_s=0.05)
     ModelCatalog(client).publish(SMALL)
     env = {**os.environ, "INFERQ_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "INFERQ_WEB_WORKERS": "2",
            "INFERQ_WEB_BIND": f"127.0.0.1:{web_port}", "INFERQ_MAX_QUEUED_PER_MODEL": str(cap),
@@ -46,15 +39,8 @@ def api(tmp_path, request):
     web = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "web/gunicorn.conf.py",
                             "web.wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{web_port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(url + "/healthz", timeout=1)
-            break
-        except requests.RequestException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    wait_until(lambda: _answers(lambda: requests.get(url + "/healthz", timeout=1), requests.RequestException),
+               30, "gunicorn")
     yield url, client
     web.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: the test is over
     try:
@@ -64,6 +50,15 @@ def api(tmp_path, request):
         web.wait(10)
     server.terminate()
     server.wait(10)
+
+
+def _answers(call, refused: type[Exception]) -> bool:
+    """True once ``call()`` gets an answer rather than ``refused`` (the server is up)."""
+    try:
+        call()
+        return True
+    except refused:
+        return False
 
 
 def hammer(url: str, key: str, seconds: float, threads: int = 8) -> list[requests.Response]:

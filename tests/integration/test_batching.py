@@ -30,9 +30,9 @@ def test_batched_results_equal_unbatched_model_calls_and_reach_their_owner(stack
     offsets = np.cumsum([0] + sizes)
     with paused_worker(stack, "worker-digits"):
         job_ids = [submit(http, stack.url, "digits", digits.images[a:b].tolist()).json()["id"]
-                   for a, b in zip(offsets[:-1], offsets[1:])]
+                   for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
     jobs = [wait_for(http, stack.url, job_id, deadline_s=120) for job_id in job_ids]
-    for job, a, b in zip(jobs, offsets[:-1], offsets[1:]):
+    for job, a, b in zip(jobs, offsets[:-1], offsets[1:], strict=False):
         assert job["status"] == "succeeded", job
         expected = np.asarray(digits_model(digits.images[a:b].astype(np.float32), training=False))
         np.testing.assert_allclose(np.asarray(job["predictions"]), expected, rtol=1e-5, atol=1e-6)
@@ -56,11 +56,10 @@ def test_a_failing_instance_fails_only_its_own_job(stack, http):
 def test_a_worker_killed_mid_batch_loses_none_of_its_jobs(stack, http, digits):
     client = redis.Redis.from_url(stack.redis_url())
     in_flight = keys.processing(f"worker-digits@{os.uname().nodename}", "digits")
-    with paused_worker(stack, "worker-digits"):
-        with ThreadPoolExecutor(16) as pool:
-            job_ids = list(pool.map(
-                lambda n: submit(http, stack.url, "digits", digits.images[n % 1700:n % 1700 + 64].tolist())
-                .json()["id"], range(400)))
+    with paused_worker(stack, "worker-digits"), ThreadPoolExecutor(16) as pool:
+        job_ids = list(pool.map(
+            lambda n: submit(http, stack.url, "digits", digits.images[n % 1700:n % 1700 + 64].tolist())
+            .json()["id"], range(400)))
     pid = stack.program_pid("worker-digits")  # now: the kill must follow the claim at once
     deadline = time.monotonic() + 90
     while not client.llen(in_flight) and time.monotonic() < deadline:

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import requests
 
-from inferq_client import (AsyncClient, Client, Conflict, JobFailed, NotFound, ValidationError,
-                           WaitTimeout)
+from inferq_client import AsyncClient, Client, Conflict, JobFailed, NotFound, ValidationError, WaitTimeout
 from tests.integration.helpers import submit as http_submit
 
 

@@ -24,7 +24,7 @@ def test_a_multi_input_model_predicts_like_the_keras_model_in_every_format(tmp_p
     a = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32)
     b = np.random.default_rng(1).normal(size=(7, 2)).astype(np.float32)
     expected = [np.asarray(o) for o in model([a, b])]
-    for got, want in zip(compiled.predict([a, b]), expected):
+    for got, want in zip(compiled.predict([a, b]), expected, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
 
 
@@ -46,7 +46,7 @@ def test_labels_answer_the_top_k_per_instance(tmp_path):
 
     labels = orjson.loads(compiled.top_labels([scores]))
     names = ["cat", "dog", "bird"]
-    for row, top in zip(scores, labels):
+    for row, top in zip(scores, labels, strict=True):
         order = np.argsort(-row)[:2]
         assert [t["label"] for t in top] == [names[i] for i in order]
         np.testing.assert_allclose([t["score"] for t in top], row[order], rtol=1e-6)

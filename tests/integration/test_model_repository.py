@@ -33,7 +33,7 @@ def test_a_saved_model_with_named_inputs_serves_rows_and_columns(stack, http):
     a = [[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]]
     b = [[10.0, 20.0], [1.0, 1.0]]
     total, first = (np.asarray(o) for o in model([np.array(a, np.float32), np.array(b, np.float32)]))
-    rows = run(http, stack, "pair", {"instances": [{"a": x, "b": y} for x, y in zip(a, b)]})
+    rows = run(http, stack, "pair", {"instances": [{"a": x, "b": y} for x, y in zip(a, b, strict=True)]})
     columns = run(http, stack, "pair", {"inputs": {"a": a, "b": b}})
     for job in (rows, columns):
         assert job["status"] == "succeeded", job

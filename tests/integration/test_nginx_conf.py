@@ -2,14 +2,11 @@
 separate health/metrics listener, and carries the hardening the README promises."""
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from shared.settings import Settings
-
 from launcher import configs as launcher
+from shared.settings import Settings
 
 
 @pytest.mark.parametrize("ops_listen", ["", "127.0.0.1:9101"])

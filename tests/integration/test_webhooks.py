@@ -7,8 +7,8 @@ import time
 import pytest
 import requests
 import standardwebhooks
-from inferq_client.webhooks import verify
 
+from inferq_client.webhooks import verify
 from tests.integration.conftest import WEBHOOK_SECRET
 from tests.integration.helpers import assert_problem, wait_for
 from tests.integration.receiver import Receiver

@@ -4,13 +4,13 @@ import logging
 
 import pytest
 
+from launcher.autoscaler import Autoscaler, Pacer, Policy, parse_overrides, policies
 from shared import keys
 from shared.job_store import JobStore
 from shared.jobs import Job
 from shared.settings import Settings
 from shared.signatures import ModelCatalog
 from tests.unit.conftest import DIGITS, submit_job
-from launcher.autoscaler import Autoscaler, Pacer, Policy, parse_overrides, policies
 
 
 @pytest.mark.parametrize("backlog, expected", [(0, 1), (1, 1), (32, 1), (33, 2), (64, 2), (1000, 4)])

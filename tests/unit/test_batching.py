@@ -30,7 +30,7 @@ def jobs(*sizes):
 def test_results_equal_running_each_job_alone():
     inputs = jobs(1, 3, 2)
     outcomes = run_batched(RecordingModel(), inputs, max_batch_size=32)
-    for x, outcome in zip(inputs, outcomes):
+    for x, outcome in zip(inputs, outcomes, strict=True):
         np.testing.assert_array_equal(outcome.outputs[0], x * 2)
         np.testing.assert_array_equal(outcome.outputs[1], x.sum(axis=1))
         assert outcome.error is None and outcome.batch_size == 6
@@ -40,7 +40,7 @@ def test_jobs_of_different_sizes_come_back_to_their_owner():
     inputs = jobs(5, 1, 7, 2)
     outcomes = run_batched(RecordingModel(), inputs, max_batch_size=4)
     assert [len(o.outputs[0]) for o in outcomes] == [5, 1, 7, 2]
-    for x, outcome in zip(inputs, outcomes):
+    for x, outcome in zip(inputs, outcomes, strict=True):
         np.testing.assert_array_equal(outcome.outputs[0], x * 2)
 
 

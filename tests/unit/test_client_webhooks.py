@@ -1,7 +1,7 @@
 """The client's verify() agrees with the standardwebhooks package, both ways."""
 import base64
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import standardwebhooks
@@ -13,7 +13,7 @@ BODY = b'{"type":"job.completed","data":{"id":"j1","status":"succeeded"}}'
 
 
 def signed_by_standardwebhooks(msg_id="msg_1", at=None):
-    at = at or datetime.now(tz=timezone.utc)
+    at = at or datetime.now(tz=UTC)
     signature = standardwebhooks.Webhook(SECRET).sign(msg_id, at, BODY.decode())
     return {"webhook-id": msg_id, "webhook-timestamp": str(int(at.timestamp())), "webhook-signature": signature}
 
@@ -38,7 +38,7 @@ def test_rejects_a_tampered_body_or_foreign_secret():
 
 
 def test_rejects_stale_or_future_timestamps_and_missing_headers():
-    old = datetime.fromtimestamp(time.time() - 3600, tz=timezone.utc)
+    old = datetime.fromtimestamp(time.time() - 3600, tz=UTC)
     with pytest.raises(WebhookVerificationError, match="tolerance"):
         verify(BODY, signed_by_standardwebhooks(at=old), SECRET)
     with pytest.raises(WebhookVerificationError, match="tolerance"):

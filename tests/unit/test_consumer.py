@@ -5,10 +5,10 @@ import numpy as np
 import orjson
 
 from shared import celery_message, keys
-from shared.tasks import PREDICT_TASK
 from shared.job_store import JobStore
 from shared.jobs import Job, JobStatus
 from shared.queue import JobQueue
+from shared.tasks import PREDICT_TASK
 from workers.inference.batching import BatchPolicy
 from workers.inference.consumer import BatchConsumer
 

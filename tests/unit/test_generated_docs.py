@@ -60,6 +60,7 @@ def test_every_setting_is_documented_with_a_docstring(generator):
 
 def test_every_settings_field_appears_on_the_configuration_page(generator, pages):
     from dataclasses import fields
+
     from shared.settings import Settings
 
     page = pages[generator.CONFIGURATION_PAGE]

@@ -2,10 +2,10 @@ import time
 
 import orjson
 
-from tests.unit.conftest import submit_job
 from shared import keys
 from shared.job_store import JobStore, StartOutcome
 from shared.jobs import Job, JobStatus, latency_bucket, rfc3339
+from tests.unit.conftest import submit_job
 
 
 def make_job(store: JobStore, created_at: float | None = None) -> Job:

@@ -9,11 +9,11 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from launcher.autoscaler import Policy
 from shared.settings import Settings
 from shared.signatures import ModelCatalog
 from tests.unit.conftest import DIGITS
 from web import metrics
-from launcher.autoscaler import Policy
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"

@@ -3,9 +3,9 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.unit.conftest import submit_job
 from shared.job_store import JobStore
 from shared.jobs import Job
+from tests.unit.conftest import submit_job
 from web import metrics
 
 

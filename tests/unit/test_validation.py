@@ -5,7 +5,6 @@ from shared.validation import format_shape, named_inputs
 from tests.unit.conftest import DIGITS, digit_image
 
 
-
 def validate_instances(instances, signature, max_instances, max_elements, may_hold_booleans=True):
     """Rows of a single-input model, checked through the path the API takes (``named_inputs``)."""
     named_inputs({"instances": instances}, signature, max_instances, max_elements, may_hold_booleans)

@@ -5,14 +5,15 @@ import time
 import orjson
 import pytest
 
-from tests.unit.conftest import submit_job
 from shared import keys, tasks
-from shared.outbox import Delivery, Outbox
-from shared.webhooks import WebhookEvent
 from shared.job_store import JobStore
 from shared.jobs import Job
+from shared.outbox import Delivery, Outbox
 from shared.settings import Settings
-from workers.webhooks import delivery as webhook_delivery, signing
+from shared.webhooks import WebhookEvent
+from tests.unit.conftest import submit_job
+from workers.webhooks import delivery as webhook_delivery
+from workers.webhooks import signing
 from workers.webhooks.http import AttemptResult
 from workers.webhooks.scheduler import RetryScheduler
 

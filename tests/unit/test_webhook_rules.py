@@ -7,9 +7,9 @@ import standardwebhooks
 from shared.errors import InvalidInput
 from shared.webhooks import parse_webhook, webhook_id
 from workers.webhooks import signing
-from workers.webhooks.ssrf import DeniedDestination, denial_reason, parse_networks, resolve_allowed
 from workers.webhooks.delivery import backoff_s, classify
 from workers.webhooks.http import AttemptResult
+from workers.webhooks.ssrf import DeniedDestination, denial_reason, parse_networks, resolve_allowed
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "gopher://x/", "ftp://example.com/", "http:///path",

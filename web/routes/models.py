@@ -6,6 +6,7 @@ the workers too, so a version that failed to load is listed with its reason.
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from flask import Blueprint
 
@@ -74,7 +75,7 @@ def _describe(name: str, versions: list[ModelSignature], states: dict[int, dict]
     if not versions and not states:
         return None
     ready = {v.version for v in versions}
-    body = {"name": name, "versions": sorted(ready)}
+    body: dict[str, Any] = {"name": name, "versions": sorted(ready)}
     if versions:
         latest = versions[-1]
         body["latest_version"] = latest.version

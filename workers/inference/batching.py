@@ -7,8 +7,8 @@ A forward pass that raises is retried job by job, so a failing instance fails on
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -54,7 +54,7 @@ def _run_together(predict: Predict, inputs: list, max_batch_size: int) -> list[O
     multi = not isinstance(inputs[0], np.ndarray)
     parts = [list(x) if multi else [x] for x in inputs]
     sizes = [len(p[0]) for p in parts]
-    stacked = [p[0] if len(parts) == 1 else np.concatenate(p) for p in zip(*parts)]
+    stacked = [p[0] if len(parts) == 1 else np.concatenate(p) for p in zip(*parts, strict=True)]
     total = len(stacked[0])
     chunk_outputs: list[list[np.ndarray]] = []
     chunks: list[tuple[int, int, float, float]] = []  # start, stop, began, seconds
@@ -70,7 +70,7 @@ def _run_together(predict: Predict, inputs: list, max_batch_size: int) -> list[O
                 raise ValueError(f"the model returned {len(output)} rows for {stop - start} instances")
         chunk_outputs.append(outputs)
         chunks.append((start, stop, began, seconds))
-    merged = [np.concatenate(parts) if len(parts) > 1 else parts[0] for parts in zip(*chunk_outputs)]
+    merged = [np.concatenate(parts) if len(parts) > 1 else parts[0] for parts in zip(*chunk_outputs, strict=True)]
     outcomes = []
     offset = 0
     for size in sizes:

@@ -44,9 +44,9 @@ class CompiledModel:
         """Trace and run at batch 1 and the largest batch, so no job pays for first use."""
         for size in sorted({1, max_batch_size}):
             arrays = [np.zeros((size, *(1 if d is None else d for d in spec.instance_shape)), dtype=dtype)
-                      for spec, dtype in zip(self.signature.inputs, self.input_dtypes)]
+                      for spec, dtype in zip(self.signature.inputs, self.input_dtypes, strict=True)]
             outputs = self.predict(arrays if self.multi_input else arrays[0])
-            for output, spec in zip(outputs, self.signature.outputs):
+            for output, spec in zip(outputs, self.signature.outputs, strict=True):
                 if len(output) != size:
                     raise ValueError(f"output {spec.name} has {len(output)} rows for a batch of {size}: "
                                      "the model's first axis must be the batch")
@@ -63,7 +63,7 @@ class CompiledModel:
         stored = orjson.loads(job.instances_json)
         if isinstance(stored, dict):  # named inputs, stored as columns by web
             arrays = [np.asarray(stored[spec.name], dtype=dtype)
-                      for spec, dtype in zip(self.signature.inputs, self.input_dtypes)]
+                      for spec, dtype in zip(self.signature.inputs, self.input_dtypes, strict=True)]
             return arrays if self.multi_input else arrays[0]
         return np.asarray(stored, dtype=self.input_dtypes[0])
 
@@ -76,7 +76,7 @@ class CompiledModel:
             return orjson.dumps(np.ascontiguousarray(arrays[0]), option=orjson.OPT_SERIALIZE_NUMPY)
         names = [spec.name for spec in self.signature.outputs]
         per_instance = [
-            {name: array[i].tolist() for name, array in zip(names, arrays)}
+            {name: array[i].tolist() for name, array in zip(names, arrays, strict=True)}
             for i in range(len(arrays[0]))
         ]
         return orjson.dumps(per_instance)
@@ -94,4 +94,4 @@ class CompiledModel:
         k = min(self.config.top_k, len(self.labels))
         best = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return orjson.dumps([[{"label": self.labels[i], "score": float(row[i])} for i in top]
-                             for row, top in zip(scores, best)])
+                             for row, top in zip(scores, best, strict=True)])

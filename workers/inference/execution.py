@@ -44,11 +44,13 @@ class JobRunner:
         self.worker_id = worker_id
         self.stopping = stopping or threading.Event()
 
-    def run(self, job_ids: list[str], claimed_at: float, max_batch_size: int, pipe) -> None:
+    def run(self, job_ids: list[str], claimed_at: float | None, max_batch_size: int, pipe) -> None:
         """Start, run and end the jobs behind ``job_ids``; a redelivered or expired one is skipped.
 
         ``claimed_at`` is when the first of them was taken off the queue: time after it, up
-        to the forward pass, is each job's batch wait.
+        to the forward pass, is each job's batch wait. None when that moment is unknown
+        (Celery's own consumer took the message, at a time it does not tell): the job then
+        ends without timings rather than with made-up ones.
         """
         groups: dict[tuple[str, int], list[Job]] = defaultdict(list)
         for start in self.store.start_many(job_ids, self.worker_id):
@@ -62,7 +64,7 @@ class JobRunner:
         for (model_name, version), jobs in groups.items():
             self._run_version(model_name, version, jobs, claimed_at, max_batch_size, pipe)
 
-    def _run_version(self, model_name: str, version: int, jobs: list[Job], claimed_at: float,
+    def _run_version(self, model_name: str, version: int, jobs: list[Job], claimed_at: float | None,
                      max_batch_size: int, pipe) -> None:
         try:
             model = self.registry.get_or_wait(model_name, version, self.stopping)
@@ -94,7 +96,7 @@ class JobRunner:
         log.warning("job %s failed: %s: %s", job.id, type(error).__name__, error)
         self.store.fail(job, type(error).__name__, str(error), pipeline=pipe)
 
-    def _finish(self, job: Job, model, outcome: Outcome, claimed_at: float, pipe) -> None:
+    def _finish(self, job: Job, model, outcome: Outcome, claimed_at: float | None, pipe) -> None:
         if outcome.error is None:
             try:
                 predictions = model.encode(outcome.outputs)
@@ -103,6 +105,9 @@ class JobRunner:
                 outcome.error = exc
         if outcome.error is not None:
             self._fail(job, outcome.error, pipe)
+            return
+        if claimed_at is None:
+            self.store.succeed(job, predictions, pipeline=pipe, labels_json=labels)
             return
         timings = {
             "queued_ms": round(max(0.0, claimed_at - job.created_at) * 1000, 3),

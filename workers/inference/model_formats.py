@@ -9,9 +9,9 @@ and a compiled forward pass that takes one array per input and returns one per o
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -81,7 +81,7 @@ def from_keras(model, kind: str = "keras") -> Servable:
         traced = tf.function(lambda *xs: model(list(xs), training=False), input_signature=signature)
 
     def forward(arrays: list[np.ndarray]) -> list[np.ndarray]:
-        result = traced(*(tf.convert_to_tensor(a, dtype=s.dtype) for a, s in zip(arrays, inputs)))
+        result = traced(*(tf.convert_to_tensor(a, dtype=s.dtype) for a, s in zip(arrays, inputs, strict=True)))
         if isinstance(result, dict):
             return [result[key].numpy() for key in sorted(result)]
         if isinstance(result, (list, tuple)):
@@ -109,7 +109,7 @@ def _saved_model(directory: Path) -> Servable:
                     for name, spec in sorted(function.structured_outputs.items()))
 
     def forward(arrays: list[np.ndarray]) -> list[np.ndarray]:
-        feed = {spec.name: tf.convert_to_tensor(a, dtype=spec.dtype) for a, spec in zip(arrays, inputs)}
+        feed = {spec.name: tf.convert_to_tensor(a, dtype=spec.dtype) for a, spec in zip(arrays, inputs, strict=True)}
         result = function(**feed)
         return [result[spec.name].numpy() for spec in outputs]
 

@@ -8,7 +8,6 @@ import importlib
 import logging
 import socket
 import threading
-import time
 
 import redis
 
@@ -21,7 +20,7 @@ from workers.inference.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
-_current: "WorkerRuntime | None" = None
+_current: WorkerRuntime | None = None
 
 
 def worker_identity(settings: Settings) -> str:
@@ -43,7 +42,7 @@ class WorkerRuntime:
         """Run one job (a prefork task) through the same path as a batch, in one forward pass.
         Idempotent: a redelivered, finished or expired job is skipped."""
         pipe = self.store.redis.pipeline(transaction=False)
-        self.runner.run([job_id], time.time(), self.settings.max_instances, pipe)
+        self.runner.run([job_id], None, self.settings.max_instances, pipe)
         pipe.execute()
 
 
