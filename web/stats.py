@@ -126,3 +126,13 @@ def start_sampler(redis) -> threading.Thread:
     thread = threading.Thread(target=loop, name="stats-sampler", daemon=True)
     thread.start()
     return thread
+
+
+def with_history(redis, now: float) -> dict:
+    """The figures now and the last 15 minutes of them; the first reader in a slot records it."""
+    current = snapshot(redis, now)
+    past = history(redis)
+    stale = not past or now - past[-1]["at"] >= SLOT_S
+    if stale and record(redis, now, current):
+        past = history(redis)
+    return {**current, "history": past, "slot_s": SLOT_S}

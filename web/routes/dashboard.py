@@ -26,11 +26,4 @@ def dashboard():
 @bp.get("/v1/stats")
 def get_stats():
     """Every model's figures now, the last 15 minutes of them, webhooks and recent failures."""
-    redis = services().redis
-    now = time.time()
-    current = stats.snapshot(redis, now)
-    history = stats.history(redis)
-    stale = not history or now - history[-1]["at"] >= stats.SLOT_S
-    if stale and stats.record(redis, now, current):
-        history = stats.history(redis)
-    return json_response({**current, "history": history, "slot_s": stats.SLOT_S})
+    return json_response(stats.with_history(services().redis, time.time()))
