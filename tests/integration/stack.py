@@ -56,10 +56,14 @@ class Stack:
         return "\n".join(parts)
 
 
+SERVER_CHOICES = ("INFERQ_NGINX", "INFERQ_REDIS_SERVER")
+"""Settings a test run passes on to its stacks: which nginx and Redis binaries they start."""
+
+
 def start_stack(base: Path, models_dir: Path, expect_models: set[str], extra_env: dict | None = None) -> Stack:
     """Launch launcher/stack.py and wait until every expected model is published."""
     port, web_port, redis_port = free_port(), free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INFERQ_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INFERQ_") or k in SERVER_CHOICES}
     env.update({
         "INFERQ_PORT": str(port),
         "INFERQ_WEB_BIND": f"127.0.0.1:{web_port}",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import pytest
 import redis
 import requests
 
+from tests.conftest import require_tool, server_binary
 from tests.fixtures.repository import build_scaled, save
 from tests.integration.helpers import wait_for
 from tests.integration.stack import ROOT, copy_demo_model, free_port, start_stack, stop_stack
@@ -63,13 +63,11 @@ def remove_namespace() -> None:
 def scaled(tmp_path_factory):
     """The stack, its Redis (also listening on the veth link when there is one), and whether
     the namespace exists."""
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is required")
     base = tmp_path_factory.mktemp("autoscaling")
-    netns = shutil.which("ip") is not None and os.geteuid() == 0 and make_namespace()
+    netns = os.geteuid() == 0 and bool(require_tool("ip", "iproute2")) and make_namespace()
     port, password = free_port(), "autoscaling-test-password"
     binds = ["127.0.0.1"] + ([HOST_IP] if netns else [])
-    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", *binds, "--requirepass", password,
+    server = subprocess.Popen([server_binary("redis-server"), "--port", str(port), "--bind", *binds, "--requirepass", password,
                                "--save", "", "--appendonly", "no", "--dir", str(base)], stdout=subprocess.DEVNULL)
     url = f"redis://:{password}@127.0.0.1:{port}/0"
     models = base / "models"

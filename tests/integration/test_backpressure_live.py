@@ -15,6 +15,7 @@ import redis
 import requests
 
 from shared.signatures import ModelCatalog, ModelSignature, TensorSpec
+from tests.conftest import server_binary
 from tests.integration.helpers import wait_until
 from tests.integration.stack import ROOT, free_port
 
@@ -27,7 +28,7 @@ def api(tmp_path, request):
     40 submissions/s per key."""
     cap = getattr(request, "param", 100)
     redis_port, web_port = free_port(), free_port()
-    server = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+    server = subprocess.Popen([server_binary("redis-server"), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                                "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
     client = redis.Redis(port=redis_port)
     wait_until(lambda: _answers(client.ping, redis.ConnectionError), 10, "redis-server", step_s=0.05)

@@ -1,19 +1,17 @@
 """The nginx configuration `make run` renders passes `nginx -t`, with and without the
 separate health/metrics listener, and carries the hardening the README promises."""
-import shutil
 import subprocess
 
 import pytest
 
 from launcher import configs as launcher
 from shared.settings import Settings
+from tests.conftest import server_binary
 
 
 @pytest.mark.parametrize("ops_listen", ["", "127.0.0.1:9101"])
 def test_the_rendered_nginx_conf_is_valid_and_hardened(tmp_path, ops_listen):
-    nginx = shutil.which("nginx")
-    if nginx is None:
-        pytest.fail("nginx is required (apt-get install nginx-light)")
+    nginx = server_binary("nginx")
     for sub in ("logs", "nginx/tmp"):
         (tmp_path / sub).mkdir(parents=True)
     conf = launcher.write_nginx_conf(Settings(ops_listen=ops_listen), tmp_path)
