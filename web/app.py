@@ -9,7 +9,7 @@ from werkzeug.routing import BaseConverter
 
 from shared.settings import Settings
 from web import auth, problems
-from web.routes import dashboard, deliveries, health, jobs, models, tfserving
+from web.routes import dashboard, deliveries, health, jobs, models, tfserving, v2
 from web.services import build_services
 
 
@@ -32,6 +32,6 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
     app.extensions["inferq"] = build_services(settings, redis_client)
     problems.init_app(app)
     auth.init_app(app, auth.ApiKeys.from_settings(settings))
-    for blueprint in (jobs.bp, deliveries.bp, models.bp, tfserving.bp, health.bp, dashboard.bp):
+    for blueprint in (jobs.bp, deliveries.bp, models.bp, tfserving.bp, v2.bp, health.bp, dashboard.bp):
         app.register_blueprint(blueprint)
     return app
