@@ -75,6 +75,7 @@ bench: $(STAMP_BENCH) models/digits/1/model.keras
 	$(if $(findstring bentoml,$(PEERS)),$(MAKE) bench-bentoml-env,)
 	$(PY) -m bench.run --peers naive,tutorial$(if $(PEERS),$(comma)$(PEERS),)
 	$(PY) -m bench.autoscale
+	$(PY) -m bench.protocols
 
 comma := ,
 

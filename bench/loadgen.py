@@ -5,7 +5,10 @@ Bounded in time (``--duration``) and aimed at 127.0.0.1 only. Three client flows
 - ``inferq``: POST with ``Prefer: wait`` (one request when the job ends in time), then
   long-poll ``GET /v1/jobs/<id>?wait=`` until it is terminal;
 - ``sync``: one POST that answers with the predictions (the naive peer);
-- ``poll``: POST, then GET the result every 50 ms until it is ready (the tutorial peer).
+- ``poll``: POST, then GET the result every 50 ms until it is ready (the tutorial peer);
+- ``predict``: TF Serving's ``POST /v1/models/<m>:predict`` (JSON), answered when the job ends;
+- ``v2``: Open Inference Protocol ``POST /v2/models/<m>/infer`` (binary tensors with
+  ``--header-length``, JSON without), answered when the job ends.
 
 Prints one JSON object: completed jobs, errors, throughput and latency percentiles.
 """
@@ -29,8 +32,8 @@ WAIT_S = 30
 """Long-poll wait asked of inferq."""
 
 
-async def inferq_job(session, url, model, payload, content_type) -> bool:
-    headers = {"Content-Type": content_type, "Prefer": f"wait={WAIT_S}"}
+async def inferq_job(session, url, model, payload, headers) -> bool:
+    headers = {**headers, "Prefer": f"wait={WAIT_S}"}
     async with session.post(f"{url}/v1/models/{model}/jobs", data=payload, headers=headers) as response:
         job = await response.json(content_type=None)
         if response.status not in (200, 202):
@@ -42,9 +45,20 @@ async def inferq_job(session, url, model, payload, content_type) -> bool:
     return job["status"] == "succeeded"
 
 
-async def sync_job(session, url, model, payload, content_type) -> bool:
-    async with session.post(f"{url}/predict/{model}", data=payload,
-                            headers={"Content-Type": content_type}) as response:
+async def sync_job(session, url, model, payload, headers) -> bool:
+    async with session.post(f"{url}/predict/{model}", data=payload, headers=headers) as response:
+        await response.read()
+        return response.status == 200
+
+
+async def predict_job(session, url, model, payload, headers) -> bool:
+    async with session.post(f"{url}/v1/models/{model}:predict", data=payload, headers=headers) as response:
+        await response.read()
+        return response.status == 200
+
+
+async def v2_job(session, url, model, payload, headers) -> bool:
+    async with session.post(f"{url}/v2/models/{model}/infer", data=payload, headers=headers) as response:
         await response.read()
         return response.status == 200
 
@@ -53,9 +67,8 @@ JOB_DEADLINE_S = 60.0
 """A job still unfinished this long after submit counts as an error (and its client moves on)."""
 
 
-async def poll_job(session, url, model, payload, content_type) -> bool:
-    async with session.post(f"{url}/predict/{model}", data=payload,
-                            headers={"Content-Type": content_type}) as response:
+async def poll_job(session, url, model, payload, headers) -> bool:
+    async with session.post(f"{url}/predict/{model}", data=payload, headers=headers) as response:
         if response.status != 202:
             return False
         task_id = (await response.json())["task_id"]
@@ -71,7 +84,7 @@ async def poll_job(session, url, model, payload, content_type) -> bool:
     return False
 
 
-FLOWS = {"inferq": inferq_job, "sync": sync_job, "poll": poll_job}
+FLOWS = {"inferq": inferq_job, "sync": sync_job, "poll": poll_job, "predict": predict_job, "v2": v2_job}
 
 
 async def run(args) -> dict:
@@ -79,7 +92,9 @@ async def run(args) -> dict:
     if host not in ("127.0.0.1", "localhost"):
         raise SystemExit("the load generator only targets 127.0.0.1")
     payload = Path(args.payload).read_bytes()
-    content_type = "application/x-npy" if args.payload.endswith(".npy") else "application/json"
+    headers = {"Content-Type": "application/x-npy" if args.payload.endswith(".npy") else "application/json"}
+    if args.header_length:  # a v2 binary body: tritonclient sends no Content-Type
+        headers = {"Inference-Header-Content-Length": str(args.header_length)}
     flow = FLOWS[args.flow]
     latencies: list[float] = []
     finished_at: list[float] = []
@@ -95,7 +110,7 @@ async def run(args) -> dict:
         while time.monotonic() < stop_at:
             began = time.monotonic()
             try:
-                ok = await flow(session, args.url, args.model, payload, content_type)
+                ok = await flow(session, args.url, args.model, payload, headers)
             except (TimeoutError, aiohttp.ClientError, KeyError, ValueError):
                 ok = False
             ended = time.monotonic()
@@ -144,6 +159,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--header-length", type=int, default=0, help="v2 binary body: its JSON header's length")
     args = parser.parse_args()
     json.dump(asyncio.run(run(args)), sys.stdout)
     print()

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from launcher import binaries
+from shared.settings import ServerSource
 from tests.integration.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,10 +24,10 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def loadgen(url, flow, model, payload, instances, concurrency, duration) -> dict:
+def loadgen(url, flow, model, payload, instances, concurrency, duration, header_length: int = 0) -> dict:
     command = [sys.executable, "-m", "bench.loadgen", "--url", url, "--flow", flow, "--model", model,
                "--payload", str(payload), "--instances", str(instances), "--concurrency", str(concurrency),
-               "--duration", str(duration)]
+               "--duration", str(duration), "--header-length", str(header_length)]
     result = json.loads(subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout)
     log(f"{flow:>7} {model:>9} x{instances:<3} c={concurrency:<3} {result['jobs_per_s']:8.1f} jobs/s "
         f"p50 {result['p50_ms'] or 0:7.1f} ms  p99 {result['p99_ms'] or 0:7.1f} ms  errors {result['errors']}")
@@ -48,7 +50,9 @@ def raw_limits(paths: dict[str, Path], digits_batch: int, seconds: float) -> dic
 def publish_costs() -> dict:
     """send_task against the one-script submit, on a scratch Redis with the same AOF policy."""
     port = free_port()
-    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+    redis_server = binaries.find("redis-server", ServerSource.AUTO)
+    assert redis_server is not None
+    server = subprocess.Popen([redis_server.path, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                "--appendonly", "yes", "--appendfsync", "always", "--dir", str(WORK)],
                               stdout=subprocess.DEVNULL)
     try:

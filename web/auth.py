@@ -1,8 +1,8 @@
-"""API keys: ``Authorization: Bearer <key>`` on every /v1 route once keys are configured.
+"""API keys: ``Authorization: Bearer <key>`` on every /v1 and /v2 route once keys are configured.
 
 Keys are held only as SHA-256 digests and compared in constant time. Each job belongs to
 the key that created it: another key gets a 404 for it (not a 403), so ids cannot be probed.
-Probes, metrics and the API document stay open.
+Probes (v2 health included), metrics and the API document stay open.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from flask import Flask, g, request
 from shared.errors import Unauthorized
 from shared.settings import Settings
 
-OPEN_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/dashboard")
+OPEN_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/dashboard", "/v2/health/")
 
 
 def _digest(key: str) -> bytes:
@@ -58,7 +58,7 @@ class ApiKeys:
 
 
 def init_app(app: Flask, keys: ApiKeys) -> None:
-    """Authenticate /v1 requests before any handler runs; ``g.owner`` names the caller."""
+    """Authenticate /v1 and /v2 requests before any handler runs; ``g.owner`` names the caller."""
 
     @app.before_request
     def authenticate():

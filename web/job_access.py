@@ -6,12 +6,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.errors import Conflict, NotFound
-from shared.jobs import Job
+from shared.errors import Conflict, GatewayTimeout, ModelFailed, NotFound
+from shared.jobs import Job, JobStatus
 from shared.outbox import Delivery
 from shared.webhooks import WebhookEvent
 from web.auth import current_owner
 from web.services import services
+
+
+def raise_unless_succeeded(done: Job, waited_s: float) -> None:
+    """For the calls that wait for their job (``:predict``, v2 infer): 504 with ``Location``
+    while it still runs, 409 if canceled, the model's error (422) if it failed."""
+    location = f"/v1/jobs/{done.id}"
+    if not done.status.is_terminal():
+        raise GatewayTimeout(f"job {done.id} did not finish within {waited_s:g} s; "
+                             f"it is still {done.status.value}: poll {location}",
+                             error="Deadline exceeded", job_id=done.id, location=location)
+    if done.status is JobStatus.CANCELED:
+        raise Conflict(f"job {done.id} was canceled", error="Cancelled", job_id=done.id)
+    if done.status is JobStatus.FAILED:
+        message = f"{done.error.get('type')}: {done.error.get('message')}" if done.error else "failed"
+        raise ModelFailed(message, error=message, job_id=done.id)
 
 
 def require_job(job_id: str) -> Job:

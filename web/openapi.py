@@ -6,7 +6,7 @@ import html
 from typing import Any
 
 from shared.schemas import COMPONENTS
-from web import idempotency
+from web import idempotency, openapi_v2
 
 PROBLEM_TYPES = {
     "400": "Malformed JSON (NaN and Infinity included) or query parameter",
@@ -166,8 +166,9 @@ def document(example: dict | None = None) -> dict:
                           "responses": {"200": {"description": "HTML",
                                                 "content": {"text/html": {"schema": {"type": "string"}}}}}}},
     }
+    paths.update(openapi_v2.paths(_problems, model_param, version_param))
     for path, operations in paths.items():
-        if path.startswith("/v1/"):
+        if path.startswith(("/v1/", "/v2")) and not path.startswith("/v2/health/"):
             for operation in operations.values():
                 operation["responses"].update(_problems("401"))
                 operation["security"] = [{"apiKey": []}, {}]
@@ -176,7 +177,7 @@ def document(example: dict | None = None) -> dict:
         "info": {"title": "inferq", "version": "1",
                  "description": "Queue-backed asynchronous inference for Keras/TensorFlow models."},
         "paths": paths,
-        "components": {"schemas": COMPONENTS,
+        "components": {"schemas": {**COMPONENTS, **openapi_v2.SCHEMAS},
                        "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
                                                       "description": "One of INFERQ_API_KEYS, when set."}}},
     }

@@ -5,7 +5,7 @@ import logging
 
 import orjson
 import redis
-from flask import Flask, Response
+from flask import Flask, Response, has_request_context, request
 from werkzeug.exceptions import HTTPException
 
 from shared.errors import InferqError, Unauthorized, Unavailable
@@ -15,10 +15,16 @@ log = logging.getLogger(__name__)
 PROBLEM_MIMETYPE = "application/problem+json"
 
 
+V2_PREFIX = "/v2"
+"""Open Inference Protocol routes: their clients read the message from an ``error`` member."""
+
+
 def problem_response(error: InferqError) -> Response:
     """The HTTP response for one of our errors."""
-    response = Response(orjson.dumps(error.to_problem()), status=error.status,
-                        mimetype=PROBLEM_MIMETYPE)
+    problem = error.to_problem()
+    if has_request_context() and request.path.startswith(V2_PREFIX):
+        problem.setdefault("error", problem["detail"])
+    response = Response(orjson.dumps(problem), status=error.status, mimetype=PROBLEM_MIMETYPE)
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)

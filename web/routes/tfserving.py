@@ -12,10 +12,9 @@ from flask import Blueprint, Response, request
 from jsonschema import Draft202012Validator
 
 from shared import schemas
-from shared.errors import Conflict, GatewayTimeout, ModelFailed, NotFound
-from shared.jobs import Job, JobStatus
+from shared.errors import NotFound
 from shared.signatures import ModelSignature
-from web import submission
+from web import job_access, submission
 from web.body import JSON_MIMETYPE, read_bytes, require_type
 from web.services import services
 
@@ -57,27 +56,13 @@ def _predict(model: str, signature: ModelSignature):
     job = submission.new_job(model, signature, submission.json_inputs(body, signature, data))
     submission.check_rate(job)
     done = submission.queue_and_wait(job, svc.settings.predict_timeout_s)
-    _raise_unless_succeeded(done)
+    job_access.raise_unless_succeeded(done, svc.settings.predict_timeout_s)
     headers = {"Inferq-Job-Id": job.id, "Inferq-Model-Version": done.model_version}
     if "instances" in body:
         payload = b'{"predictions":' + (done.predictions_json or b"null") + b"}"
     else:
         payload = orjson.dumps({"outputs": _columns(orjson.loads(done.predictions_json or b"null"))})
     return Response(payload, status=200, mimetype="application/json", headers=headers)
-
-
-def _raise_unless_succeeded(done: Job) -> None:
-    """504 with ``Location`` while the job still runs; 409 if canceled; the model's error if failed."""
-    location = f"/v1/jobs/{done.id}"
-    if not done.status.is_terminal():
-        raise GatewayTimeout(f"job {done.id} did not finish within {services().settings.predict_timeout_s:g} s; "
-                             f"it is still {done.status.value}: poll {location}",
-                             error="Deadline exceeded", job_id=done.id, location=location)
-    if done.status is JobStatus.CANCELED:
-        raise Conflict(f"job {done.id} was canceled", error="Cancelled", job_id=done.id)
-    if done.status is JobStatus.FAILED:
-        message = f"{done.error.get('type')}: {done.error.get('message')}" if done.error else "failed"
-        raise ModelFailed(message, error=message, job_id=done.id)
 
 
 def _columns(rows: list):
