@@ -28,7 +28,7 @@ SERVER_VERSION = "1"
 EXTENSIONS = ["binary_tensor_data"]
 """What ``GET /v2`` lists: Triton's binary tensor extension is the one implemented."""
 
-PLATFORMS = {"savedmodel": "tensorflow_savedmodel", "keras": "tensorflow_keras", "h5": "tensorflow_keras"}
+PLATFORMS = {"saved_model": "tensorflow_savedmodel", "keras": "tensorflow_keras", "h5": "tensorflow_keras"}
 """The model format a worker loaded -> the platform name v2 clients see."""
 
 RESPOND_ASYNC = re.compile(r"(?:^|[;,\s])(respond-async|wait\s*=\s*0+(?:\.0+)?)(?:$|[;,\s])", re.IGNORECASE)

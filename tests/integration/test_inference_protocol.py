@@ -112,3 +112,20 @@ def test_an_unknown_output_name_is_a_400(stack, http):
 def test_an_oversized_body_is_a_413_from_nginx_with_the_protocol_error(stack, http):
     response = http.post(f"{stack.url}/v2/models/digits/infer", data=bytes(2 * 1024 * 1024), timeout=30)
     assert "limit" in assert_problem(response, 413)["error"]
+
+
+def test_a_two_input_two_output_model_takes_and_returns_named_tensors(client):
+    a = np.array([[1, 2, 3], [4, 5, 6]], dtype=np.float32)
+    b = np.array([[10, 20], [30, 40]], dtype=np.float32)
+    inputs = [triton.InferInput("a", [2, 3], "FP32"), triton.InferInput("b", [2, 2], "FP32")]
+    inputs[0].set_data_from_numpy(a, binary_data=True)
+    inputs[1].set_data_from_numpy(b, binary_data=False)
+    outputs = [triton.InferRequestedOutput("output_0", binary_data=True), triton.InferRequestedOutput("output_1")]
+    result = client.infer("pair", inputs, outputs=outputs)
+    np.testing.assert_allclose(result.as_numpy("output_0"), [[36.0], [85.0]])
+    np.testing.assert_allclose(result.as_numpy("output_1"), [[1.0], [4.0]])
+
+
+def test_the_platform_names_the_format_the_worker_loaded(client):
+    assert client.get_model_metadata("pair")["platform"] == "tensorflow_savedmodel"
+    assert client.get_model_metadata("digits")["platform"] == "tensorflow_keras"
