@@ -4,8 +4,10 @@ gevent workers by default: a long-poll holds a greenlet, not a thread, so thousa
 clients can wait at once (bench/RESULTS.md compares gthread). nginx keeps the access log.
 """
 from shared.settings import Settings
+from web import gunicorn_errors
 
 _settings = Settings.from_env()
+gunicorn_errors.install()  # its own error pages are problem+json too, never HTML
 
 bind = _settings.web_bind
 workers = _settings.web_workers
@@ -16,9 +18,10 @@ worker_connections = _settings.web_connections
 timeout = int(_settings.wait_cap_s) + 30
 graceful_timeout = 30
 keepalive = 75
-# Bounded request line and headers; bodies are bounded by nginx and Flask.
+# Bounded request line and headers; bodies are bounded by nginx and Flask. nginx in front
+# bounds the headers by size (large_client_header_buffers); this count stays above what fits.
 limit_request_line = 8190
-limit_request_fields = 100
+limit_request_fields = 1000
 accesslog = "-" if _settings.web_access_log else None
 errorlog = "-"
 loglevel = _settings.log_level

@@ -4,6 +4,7 @@ Another key's job looks exactly like an unknown one (404), so ids cannot be prob
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from shared.errors import Conflict, GatewayTimeout, ModelFailed, NotFound
@@ -29,8 +30,14 @@ def raise_unless_succeeded(done: Job, waited_s: float) -> None:
         raise ModelFailed(message, error=message, job_id=done.id)
 
 
+JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+"""What ``new_job_id`` makes (a UUID4): anything else cannot name a job, and is never looked up."""
+
+
 def require_job(job_id: str) -> Job:
     """The job as its owner sees it; 404 when it does not exist or belongs to another key."""
+    if not JOB_ID.match(job_id):
+        raise NotFound(f"{job_id[:80]!r} is not a job id")
     job = services().store.get_public(job_id)
     if job is None or job.owner != current_owner():
         raise NotFound(f"job {job_id!r} does not exist or has expired")

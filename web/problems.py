@@ -54,6 +54,14 @@ def init_app(app: Flask) -> None:
                 response.headers["Allow"] = value
         return response
 
+    @app.errorhandler(redis.exceptions.ResponseError)
+    def handle_redis_refusal(error: redis.exceptions.ResponseError):
+        # Redis at its maxmemory (noeviction) refuses writes: nothing was stored, retry later.
+        if str(error).startswith("OOM"):
+            log.error("redis is full (maxmemory reached): refusing writes until jobs expire or memory is raised")
+            return problem_response(Unavailable("the job store is full; retry later", retry_after=30))
+        return handle_unexpected(error)
+
     @app.errorhandler(redis.exceptions.ConnectionError)
     @app.errorhandler(redis.exceptions.TimeoutError)
     def handle_broker_down(error: Exception):

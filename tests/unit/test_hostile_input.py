@@ -1,0 +1,48 @@
+"""Requests built to hurt: each answers a problem+json 4xx (or an honest 503), never a 500 or HTML."""
+from __future__ import annotations
+
+import pytest
+import redis
+
+from tests.unit.conftest import digit_image
+from web import gunicorn_errors
+
+
+def assert_problem(response, status: int) -> dict:
+    assert response.status_code == status, response.data[:300]
+    assert response.mimetype == "application/problem+json"
+    return response.get_json()
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs/abc:deliveries", "/v1/jobs/" + "a" * 5000, "/v1/jobs/%FF%FE",
+                                  "/v1/jobs/inferq:models", "/v1/jobs/00000000-0000-0000-0000-000000000000"])
+def test_anything_that_is_not_a_job_id_is_a_404_without_a_redis_read(client, path, monkeypatch):
+    from web.services import services
+
+    def no_read(job_id):
+        raise AssertionError(f"looked up {job_id!r}")
+
+    with client.application.app_context():
+        monkeypatch.setattr(services().store, "get_public", no_read)
+    assert "not a job id" in assert_problem(client.get(path), 404)["detail"]
+    assert assert_problem(client.delete(path), 404)
+
+
+def test_a_full_redis_answers_503_with_retry_after_and_stores_nothing(client, monkeypatch):
+    from web.services import services
+
+    def refuse(job):
+        raise redis.exceptions.ResponseError("OOM command not allowed when used memory > 'maxmemory'.")
+
+    with client.application.app_context():
+        monkeypatch.setattr(services().queue, "submit", refuse)
+    response = client.post("/v1/models/digits/jobs", json={"instances": [digit_image()]})
+    assert "full" in assert_problem(response, 503)["detail"] and response.headers["Retry-After"] == "30"
+
+
+def test_gunicorns_own_error_pages_are_problem_json():
+    raw = gunicorn_errors.problem_bytes(431, "Request Header Fields Too Large", "Error parsing headers: 'too many'")
+    head, body = raw.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 431 ") and b"Content-Type: application/problem+json" in head
+    assert f"Content-Length: {len(body)}".encode() in head
+    assert b'"status":431' in body and b"<html" not in raw
