@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import io
+import math
 import re
 
 import numpy as np
 import orjson
 from flask import Request
+from numpy.lib import format as npy_format
 
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -43,12 +45,30 @@ def parse_json(data: bytes):
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
 
 
+NPY_HEADER_READERS = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}
+"""The ``.npy`` header versions accepted (3.0 differs only in allowing utf-8 field names)."""
+
+
 def parse_npy(data: bytes) -> np.ndarray:
-    """Decode one ``.npy`` array without ever unpickling, or 400."""
+    """Decode one ``.npy`` array, or 400: never unpickled, never an archive, and its header
+    checked before anything is allocated, so its bytes must be exactly what the shape and
+    dtype need (an absurd shape, or a valid array followed by junk, is refused)."""
+    stream = io.BytesIO(data)
     try:
-        return np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise BadRequest(f"the body is not a valid .npy array: {exc}") from None
+        reader = NPY_HEADER_READERS.get(npy_format.read_magic(stream))
+        if reader is None:
+            raise ValueError("only .npy format versions 1.0 and 2.0 are accepted")
+        shape, fortran_order, dtype = reader(stream, max_header_size=10_000)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+        raise BadRequest(f"the body is not a single .npy array: {str(exc)[:200]}") from None
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise BadRequest(f"the .npy array has dtype {dtype}; send numbers")
+    needed = math.prod(shape) * dtype.itemsize
+    if stream.tell() + needed != len(data):
+        raise BadRequest(f"the .npy header promises {needed} bytes of data for shape {shape}; "
+                         f"the body carries {len(data) - stream.tell()}")
+    array = np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=stream.tell())
+    return array.reshape(shape, order="F" if fortran_order else "C")
 
 
 def wait_seconds(raw: str | None, cap_s: float) -> float:

@@ -46,3 +46,52 @@ def test_gunicorns_own_error_pages_are_problem_json():
     assert head.startswith(b"HTTP/1.1 431 ") and b"Content-Type: application/problem+json" in head
     assert f"Content-Length: {len(body)}".encode() in head
     assert b'"status":431' in body and b"<html" not in raw
+
+
+def npy_header(shape: str, dtype: str = "<f4") -> bytes:
+    """A version 1.0 .npy header claiming ``shape``, with no data behind it."""
+    text = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (dtype, shape)
+    text += " " * (63 - len(text) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text.encode()
+
+
+def npy_bytes(array) -> bytes:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def npz_bytes() -> bytes:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, a=np.zeros((1, 8, 8)))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    (npy_header("(1000000000, 8, 8)"), "promises"),
+    (npy_header("(1000000000000000000000000000000, 8, 8)"), "promises"),
+    (npy_header("(-1, 8, 8)"), "promises"),
+    (npy_header("(1,)", "|O"), "dtype object"),
+    (b"\x93NUMPY\x02\x00" + (10**6).to_bytes(4, "little"), "not a single .npy array"),
+    (npz_bytes(), "not a single .npy array"),
+], ids=["billion-rows", "31-digit-dimension", "negative-dimension", "object-dtype", "huge-header", "npz-archive"])
+def test_an_npy_header_is_checked_before_anything_is_allocated(client, body, words):
+    response = client.post("/v1/models/digits/jobs", data=body, headers={"Content-Type": "application/x-npy"})
+    assert words in assert_problem(response, 400)["detail"]
+
+
+def test_a_valid_npy_array_followed_by_junk_is_refused_not_stored(client, redis_client):
+    import numpy as np
+
+    body = npy_bytes(np.zeros((1, 8, 8), np.float32)) + b"\0" * 4096
+    response = client.post("/v1/models/digits/jobs", data=body, headers={"Content-Type": "application/x-npy"})
+    assert "the body carries" in assert_problem(response, 400)["detail"]
+    assert redis_client.keys("inferq:job:*") == []
