@@ -50,7 +50,7 @@ def test_gunicorns_own_error_pages_are_problem_json():
 
 def npy_header(shape: str, dtype: str = "<f4") -> bytes:
     """A version 1.0 .npy header claiming ``shape``, with no data behind it."""
-    text = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (dtype, shape)
+    text = f"{{'descr': '{dtype}', 'fortran_order': False, 'shape': {shape}, }}"
     text += " " * (63 - len(text) % 64) + "\n"
     return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text.encode()
 
