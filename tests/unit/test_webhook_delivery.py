@@ -202,3 +202,13 @@ def test_a_redelivery_keeps_the_same_books_as_the_first_delivery(redis_client):
     assert queued_deliveries(redis_client) == [["j1", "completed", "msg_j1_completed", 1]]
     assert redis_client.zscore(keys.WEBHOOK_OUTSTANDING, "j1|completed") is not None
     assert redis_client.exists(keys.webhook_open("j1", "completed"))
+
+
+def test_an_unreadable_schedule_entry_is_dropped_and_the_others_still_move(redis_client, settings, answers):
+    finished_job(redis_client)
+    redis_client.delete(tasks.WEBHOOK_QUEUE)
+    Outbox(redis_client, 60).schedule(Delivery("j1", WebhookEvent.COMPLETED, 2), time.time() - 1)
+    redis_client.zadd(keys.WEBHOOK_SCHEDULE, {b'{"body": "an old full message"}': time.time() - 1})
+    assert RetryScheduler(redis_client).move_due() == 1
+    assert queued_deliveries(redis_client) == [["j1", "completed", "msg_j1_completed", 2]]
+    assert redis_client.zcard(keys.WEBHOOK_SCHEDULE) == 0

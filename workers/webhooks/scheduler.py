@@ -65,8 +65,14 @@ class RetryScheduler:
         due = self.redis.zrangebyscore(keys.WEBHOOK_SCHEDULE, "-inf", repr(time.time()), start=0, num=BATCH)
         pipe = self.redis.pipeline(transaction=False)
         for member in due:
-            self.outbox.queue(Delivery.from_scheduled(member.decode()), scheduled=member.decode(), pipeline=pipe)
-        return sum(pipe.execute()) if due else 0
+            try:
+                delivery = Delivery.from_scheduled(member.decode())
+            except (UnicodeDecodeError, ValueError):  # not ours (or an older format): never retried
+                log.error("dropping an unreadable webhook schedule entry %r", member[:200])
+                self.redis.zrem(keys.WEBHOOK_SCHEDULE, member)
+                continue
+            self.outbox.queue(delivery, scheduled=member.decode(), pipeline=pipe)
+        return sum(pipe.execute())
 
     def run_forever(self) -> None:
         while not self.stopping.is_set():
