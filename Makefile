@@ -76,6 +76,7 @@ bench: $(STAMP_BENCH) models/digits/1/model.keras
 	$(PY) -m bench.run --peers naive,tutorial$(if $(PEERS),$(comma)$(PEERS),)
 	$(PY) -m bench.autoscale
 	$(PY) -m bench.protocols
+	$(PY) -m bench.tracing
 
 comma := ,
 

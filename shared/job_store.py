@@ -66,6 +66,8 @@ class JobStore:
             record["webhook"] = orjson.dumps(job.webhook)
         if job.owner:
             record["owner"] = job.owner
+        if job.traceparent:
+            record["traceparent"] = job.traceparent
         if job.input_npy is not None:
             record["input_npy"] = job.input_npy
         else:

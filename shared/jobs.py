@@ -33,7 +33,8 @@ class JobStatus(enum.StrEnum):
 
 
 PUBLIC_FIELDS = ("id", "model", "model_version", "status", "created_at", "started_at",
-                 "finished_at", "predictions", "labels", "error", "timings", "attempts", "webhook", "owner")
+                 "finished_at", "predictions", "labels", "error", "timings", "attempts", "webhook", "owner",
+                 "traceparent")
 """Hash fields a reader of the job needs; the stored input is left out."""
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
@@ -73,6 +74,14 @@ class Job:
     timings: dict | None = None
     webhook: dict | None = None
     owner: str = ""
+    traceparent: str = ""
+    """The W3C trace context of the job's publish span ('' when untraced): workers and webhooks join its trace."""
+
+    @property
+    def trace_id(self) -> str | None:
+        """The id of the job's trace (the second field of its ``traceparent``), or None when untraced."""
+        parts = self.traceparent.split("-")
+        return parts[1] if len(parts) == 4 else None
 
     def to_public(self) -> dict:
         """The job as the API shows it; predictions are embedded without re-encoding."""
@@ -95,6 +104,8 @@ class Job:
             body["timings"] = self.timings
         if self.webhook is not None:
             body["webhook"] = self.webhook
+        if self.trace_id is not None:
+            body["trace_id"] = self.trace_id
         return body
 
     @classmethod
@@ -123,6 +134,7 @@ class Job:
             timings=orjson.loads(text["timings"]) if text.get("timings") else None,
             webhook=orjson.loads(text["webhook"]) if text.get("webhook") else None,
             owner=text.get("owner", b"").decode(),
+            traceparent=text.get("traceparent", b"").decode(),
         )
 
 

@@ -84,6 +84,9 @@ JOB: Schema = {
             "queued_ms": {"type": "number"}, "batch_wait_ms": {"type": "number"},
             "inference_ms": {"type": "number"}, "batch_size": {"type": "integer"}}},
         "webhook": WEBHOOK,
+        "trace_id": {"type": "string", "pattern": "^[0-9a-f]{32}$",
+                     "description": "The job's OpenTelemetry trace (the client's traceparent, or one the API started); "
+                                    "present when tracing is on."},
     },
     "required": ["id", "model", "model_version", "status", "created_at", "started_at", "finished_at"],
 }

@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
 from shared.settings import Settings
+from shared.tracing.wsgi import trace_requests
 from web import auth, problems
 from web.routes import dashboard, deliveries, health, jobs, models, tfserving, v2
 from web.services import build_services
@@ -34,4 +35,5 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
     auth.init_app(app, auth.ApiKeys.from_settings(settings))
     for blueprint in (jobs.bp, deliveries.bp, models.bp, tfserving.bp, v2.bp, health.bp, dashboard.bp):
         app.register_blueprint(blueprint)
+    trace_requests(app)  # only when the OTEL_* environment asks for export (docs/tracing.md)
     return app

@@ -44,6 +44,9 @@ VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type":
 IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
                    "description": "Replays return the original job for 24 h; another body with the same key is 409.",
                    "schema": {"type": "string", "pattern": idempotency.KEY_PATTERN}}
+TRACEPARENT = {"name": "traceparent", "in": "header", "required": False, "schema": {"type": "string"},
+               "description": "W3C Trace Context: the job joins this trace (docs/tracing.md)."}
+TRACE_HEADER = {"traceparent": {"schema": {"type": "string"}, "description": "The job's trace context, when tracing is on"}}
 PREFER = {"name": "Prefer", "in": "header", "required": False,
           "description": "`wait=S`: answer 200 with the finished job if it ends within S seconds.",
           "schema": {"type": "string"}}
@@ -74,7 +77,7 @@ def document(example: dict | None = None) -> dict:
         predict_body["example"] = {"instances": [example["instance"]]}
     submit = {
         "operationId": "submitJob", "summary": "Submit an inference job", "tags": ["jobs"],
-        "parameters": [model_param, PREFER, IDEMPOTENCY_KEY],
+        "parameters": [model_param, PREFER, IDEMPOTENCY_KEY, TRACEPARENT],
         "requestBody": {"required": True, "content": {
             "application/json": submit_body,
             "application/x-npy": {"schema": {"type": "string", "contentMediaType": "application/x-npy",
@@ -84,7 +87,7 @@ def document(example: dict | None = None) -> dict:
                                                  "inferq.yaml declares preprocessing.image.",
                 "properties": {"image": {"type": "string", "contentMediaType": "image/png"}}}}}},
         "responses": {"202": {**_json("Job", "Accepted; Location names the job"),
-                              "headers": {"Location": {"schema": {"type": "string"}}},
+                              "headers": {"Location": {"schema": {"type": "string"}}, **TRACE_HEADER},
                               "links": {"GetJob": {"operationId": "getJob",
                                                    "parameters": {"job_id": "$response.body#/id"}},
                                         "CancelJob": {"operationId": "cancelJob",
@@ -93,11 +96,11 @@ def document(example: dict | None = None) -> dict:
                                                            "parameters": {"job_id": "$response.body#/id"}},
                                         "Redeliver": {"operationId": "redeliver",
                                                       "parameters": {"job_id": "$response.body#/id"}}}},
-                      "200": _json("Job", "Finished within the Prefer: wait time"),
+                      "200": {**_json("Job", "Finished within the Prefer: wait time"), "headers": TRACE_HEADER},
                       **_problems("400", "404", "409", "413", "415", "422", "503")},
     }
     pinned = {**submit, "operationId": "submitPinnedJob", "summary": "Submit a job to one model version",
-              "parameters": [model_param, version_param, PREFER, IDEMPOTENCY_KEY]}
+              "parameters": [model_param, version_param, PREFER, IDEMPOTENCY_KEY, TRACEPARENT]}
     predict = {
         "operationId": "predict", "summary": "TF Serving-compatible predict (queued, waits for the result)",
         "tags": ["tf-serving"], "parameters": [model_param],

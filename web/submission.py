@@ -17,11 +17,12 @@ from flask import request
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from shared import schemas
+from shared import keys, schemas
 from shared.errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge
 from shared.jobs import Job, new_job_id
 from shared.queue import QueueFull
 from shared.signatures import ModelSignature
+from shared.tracing.messaging import publishing
 from shared.validation import named_inputs, validate_array
 from shared.webhooks import parse_webhook
 from web import idempotency, images
@@ -178,9 +179,11 @@ def queue_and_wait(job: Job, wait_s: float) -> Job:
 
 
 def _enqueue(job: Job) -> None:
-    """Store and queue ``job``, or 503 with ``Retry-After`` when its model's queue is full."""
+    """Store and queue ``job`` (in its publish span, when traced), or 503 with ``Retry-After`` when
+    its model's queue is full."""
     svc = services()
     try:
-        svc.queue.submit(job)
+        with publishing(job, keys.queue(job.model)):
+            svc.queue.submit(job)
     except QueueFull as full:
         raise queue_full(svc.redis, full, svc.settings.max_queued_per_model, job.created_at) from None

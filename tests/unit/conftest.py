@@ -43,6 +43,24 @@ def digit_image(value: float = 1.0) -> list[list[float]]:
     return [[value] * 8 for _ in range(8)]
 
 
+@pytest.fixture
+def spans():
+    """Every span this test makes, kept in memory by a real SDK provider (sampling everything)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+
+    from shared import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_ON)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.install(provider)
+    yield exporter
+    tracing.uninstall()
+
+
 def submit_job(store, job):
     """Store ``job`` the way the API does: the Lua submit script (record, counters and message)."""
     from shared.queue import JobQueue

@@ -31,6 +31,8 @@ def _submit(model: str, version: int | None):
     response = _job_response(submitted.job, created=True)
     if submitted.replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    if submitted.job.traceparent:  # the job's trace: the client's, or the one the API started
+        response.headers["traceparent"] = submitted.job.traceparent
     return response
 
 

@@ -16,10 +16,11 @@ import os
 import threading
 import time
 
-from shared import celery_message, keys
+from shared import celery_message, keys, tracing
 from shared.job_store import JobStore
 from shared.settings import Settings
 from shared.tasks import PREDICT_TASK
+from workers.inference import job_spans
 from workers.inference.batching import BatchPolicy
 from workers.inference.execution import JobRunner, lost_message
 from workers.inference.registry import ModelRegistry
@@ -110,7 +111,8 @@ class BatchConsumer:
     def _fail_if_lost(self, raw: bytes) -> bool:
         """True (and acknowledged) when the job behind ``raw`` has ended or must be given up."""
         try:
-            job = self.store.get(celery_message.job_id_of(raw, PREDICT_TASK))
+            message = celery_message.decode(raw, PREDICT_TASK)
+            job = self.store.get(message.job_id)
         except celery_message.MalformedMessage as exc:
             log.error("discarding a message from %s: %s", self.in_flight, exc)
             job = None
@@ -119,6 +121,7 @@ class BatchConsumer:
         if job is not None and not job.status.is_terminal():
             log.error("job %s: its worker was lost %d times; failing it", job.id, job.attempts)
             self.store.fail(job, "WorkerLost", lost_message(job.attempts))
+            job_spans.failed_alone(message, "WorkerLost", lost_message(job.attempts))
         self.redis.lrem(self.in_flight, 1, raw)
         return True
 
@@ -209,12 +212,22 @@ class BatchConsumer:
             log.error("a batch of %d job(s) of %s ran over its %.0f s time limit; restarting the worker",
                       len(messages), self.model, limit)
             if len(messages) == 1:
-                job = self.store.get(celery_message.job_id_of(messages[0], PREDICT_TASK))
-                if job is not None:
-                    self.store.fail(job, "TimeLimitExceeded", f"the job ran over the {limit:g} s time limit "
-                                    f"of model {self.model}; its worker was restarted")
-                self.redis.lrem(self.in_flight, 1, messages[0])
+                self._fail_over_time(messages[0], limit)
+            tracing.flush()
             os._exit(EXIT_TIME_LIMIT)
+
+    def _fail_over_time(self, raw: bytes, limit: float) -> None:
+        """Fail and acknowledge the lone job that ran over the model's time limit."""
+        try:
+            message = celery_message.decode(raw, PREDICT_TASK)
+        except celery_message.MalformedMessage:
+            message = None
+        job = self.store.get(message.job_id) if message is not None else None
+        if message is not None and job is not None:
+            error = f"the job ran over the {limit:g} s time limit of model {self.model}; its worker was restarted"
+            self.store.fail(job, "TimeLimitExceeded", error)
+            job_spans.failed_alone(message, "TimeLimitExceeded", error)
+        self.redis.lrem(self.in_flight, 1, raw)
 
     def gather(self) -> list[bytes]:
         """Block for one message, then claim as many more as the policy allows."""
@@ -264,14 +277,14 @@ class BatchConsumer:
 
     def _process(self, messages: list[bytes], claimed_at: float) -> None:
         """Run the batch, then acknowledge every message (malformed ones included) with its results."""
-        job_ids = []
+        decoded = []
         for raw in messages:
             try:
-                job_ids.append(celery_message.job_id_of(raw, PREDICT_TASK))
+                decoded.append(celery_message.decode(raw, PREDICT_TASK))
             except celery_message.MalformedMessage as exc:
                 log.error("discarding a message from %s: %s", self.queue, exc)
         pipe = self.redis.pipeline(transaction=False)
-        self.runner.run(job_ids, claimed_at, self.policy.max_batch_size, pipe)
+        self.runner.run(decoded, claimed_at, self.policy.max_batch_size, pipe)
         for raw in messages:
             pipe.lrem(self.in_flight, 1, raw)
         pipe.execute()

@@ -11,6 +11,8 @@ import threading
 
 import redis
 
+from shared import tracing
+from shared.celery_message import TaskMessage
 from shared.job_store import JobStore
 from shared.settings import Settings
 from shared.signatures import ModelCatalog
@@ -38,19 +40,21 @@ class WorkerRuntime:
         self.stopping = threading.Event()
         self.runner = JobRunner(self.store, registry, settings, worker_identity(settings), self.stopping)
 
-    def run(self, job_id: str) -> None:
+    def run(self, message: TaskMessage) -> None:
         """Run one job (a prefork task) through the same path as a batch, in one forward pass.
         Idempotent: a redelivered, finished or expired job is skipped."""
         pipe = self.store.redis.pipeline(transaction=False)
-        self.runner.run([job_id], None, self.settings.max_instances, pipe)
+        self.runner.run([message], None, self.settings.max_instances, pipe)
         pipe.execute()
 
 
 def init(settings: Settings) -> WorkerRuntime:
-    """Configure TensorFlow, import plug-in modules, load and publish models."""
+    """Start tracing (after any fork: this is the process that runs jobs), configure TensorFlow,
+    import plug-in modules, load and publish models."""
     global _current
     import tensorflow as tf
 
+    tracing.init(tracing.Service.WORKER)
     tf.config.threading.set_intra_op_parallelism_threads(settings.tf_intra_op_threads)
     tf.config.threading.set_inter_op_parallelism_threads(settings.tf_inter_op_threads)
     for module in filter(None, (m.strip() for m in settings.worker_imports.split(","))):

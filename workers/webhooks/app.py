@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from celery import Celery
 
+from shared import tracing
 from shared.settings import Settings
 from workers.celery_config import make_celery
 from workers.webhooks.scheduler import RetrySchedulerStep
 
 
 def make_app(settings: Settings) -> Celery:
-    """The Celery app of the webhook worker."""
+    """The Celery app of the webhook worker; tracing starts here (its thread pool never forks)."""
+    tracing.init(tracing.Service.WEBHOOKS)
     app = make_celery(settings)
     app.conf.include = ["workers.webhooks.tasks"]
     app.conf.inferq_settings = settings

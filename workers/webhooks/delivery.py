@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from dataclasses import dataclass
 
 import orjson
 
@@ -21,6 +22,7 @@ from shared.settings import Settings
 from shared.webhooks import DeliveryOutcome, WebhookEvent
 from workers.webhooks import signing
 from workers.webhooks.http import AttemptResult, post
+from workers.webhooks.spans import attempt_span
 from workers.webhooks.ssrf import parse_networks
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,15 @@ def backoff_s(schedule: list[float], attempt: int, retry_after_s: float | None) 
     return min(delay, MAX_DELAY_S)
 
 
+@dataclass(frozen=True)
+class EventToSend:
+    """One event's signed-over body, where it goes, and the trace of the job it tells about."""
+
+    body: bytes
+    url: str
+    traceparent: str = ""
+
+
 class Deliverer:
     """Sends webhook events for jobs; one per webhook worker process."""
 
@@ -68,8 +79,8 @@ class Deliverer:
         self.allowed = parse_networks(settings.webhook_allowed_networks)
         self.schedule = settings.webhook_schedule
 
-    def event_body(self, job_id: str, event: WebhookEvent) -> tuple[bytes, str] | None:
-        """The event's body and the receiver's URL; None when there is nothing to send.
+    def event_body(self, job_id: str, event: WebhookEvent) -> EventToSend | None:
+        """The event's body, the receiver's URL and the job's trace; None when there is nothing to send.
 
         Built from the job as it was when the event happened, stamped with that moment, so
         every attempt and redelivery of one ``webhook-id`` sends the same bytes.
@@ -80,7 +91,7 @@ class Deliverer:
         moment = job.started_at if event is WebhookEvent.STARTED else job.finished_at
         body = orjson.dumps({"type": f"job.{event.value}", "timestamp": rfc3339(moment),
                              "data": job.to_public()})
-        return body, job.webhook["url"]
+        return EventToSend(body, job.webhook["url"], job.traceparent)
 
     def deliver(self, job_id: str, event: str, msg_id: str, attempt: int) -> DeliveryOutcome | None:
         """Make one attempt; returns its outcome (None when there was nothing to send)."""
@@ -93,12 +104,13 @@ class Deliverer:
         if delivery.event is WebhookEvent.COMPLETED and self.outbox.is_open(job_id, WebhookEvent.STARTED):
             self.outbox.schedule(delivery, time.time() + ORDER_RECHECK_S)
             return DeliveryOutcome.WAITING
-        body, url = found
-        headers = signing.headers(self.key, msg_id, int(time.time()), body)
-        result = post(url, body, headers, self.settings.webhook_connect_timeout_s,
-                      self.settings.webhook_timeout_s, self.allowed)
-        outcome = classify(result, attempt, len(self.schedule))
-        self._record(delivery, msg_id, url, result, outcome)
+        headers = signing.headers(self.key, msg_id, int(time.time()), found.body)
+        with attempt_span(found.traceparent, delivery, found.url, msg_id, headers) as span:
+            result = post(found.url, found.body, headers, self.settings.webhook_connect_timeout_s,
+                          self.settings.webhook_timeout_s, self.allowed)
+            outcome = classify(result, attempt, len(self.schedule))
+            span.record(result, outcome)
+        self._record(delivery, msg_id, found.url, result, outcome)
         if outcome is DeliveryOutcome.RETRYING:
             delay = backoff_s(self.schedule, attempt, result.retry_after_s)
             self.outbox.schedule(Delivery(job_id, delivery.event, attempt + 1), time.time() + delay)
