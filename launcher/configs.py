@@ -71,6 +71,7 @@ def write_nginx_conf(settings: Settings, data: Path) -> Path:
         "INFERQ_PROXY_READ_TIMEOUT_S": str(int(settings.wait_cap_s) + 30),
         "INFERQ_NGINX_RATE_PER_S": str(settings.nginx_rate_per_s),
         "INFERQ_NGINX_BURST": str(settings.nginx_burst),
+        "INFERQ_NGINX_CONNECTIONS_PER_CLIENT": str(settings.nginx_connections_per_client),
     }) + _ops_server(settings)
     tmp = data / "nginx" / "tmp"
     user = ""
@@ -116,6 +117,7 @@ server {{
     listen {settings.ops_listen};
     server_tokens off;
     location ~ ^/(healthz|readyz|metrics)$ {{
+        proxy_set_header X-Inferq-Listener ops;
         proxy_pass http://inferq_web;
     }}
     location / {{

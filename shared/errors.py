@@ -40,6 +40,12 @@ class Unauthorized(InferqError):
     status, slug, title = 401, "unauthorized", "Unauthorized"
 
 
+class Forbidden(InferqError):
+    """The key is valid but this is an operator route, and it is not an operator key."""
+
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
 class NotFound(InferqError):
     """No such job (or it expired), model or route."""
 

@@ -171,6 +171,12 @@ class Settings:
     """Comma-separated API keys; when any is set, every /v1 route needs ``Bearer <key>``."""
     api_keys_file: str = ""
     """A file of API keys, one per line (``#`` comments allowed), added to ``api_keys``."""
+    admin_keys: str = ""
+    """Comma-separated operator keys: with keys on, only they reload models and see every key's stats."""
+    metrics_on_ops_only: bool = False
+    """Serve ``/metrics`` only on the ops listener (``INFERQ_OPS_LISTEN``); the public port answers 404."""
+    nginx_connections_per_client: int = 1500
+    """Connections nginx holds open at once for one client address (parked long-polls count)."""
     log_level: str = "info"
     """Log level for web and workers."""
     supervisor_url: str = ""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flask import Flask, g, request
 
-from shared.errors import Unauthorized
+from shared.errors import Forbidden, Unauthorized
 from shared.settings import Settings
 
 OPEN_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/dashboard", "/v2/health/")
@@ -25,18 +25,24 @@ def _digest(key: str) -> bytes:
 class ApiKeys:
     """The configured keys, as digests; ``owner_of`` maps a request to its key's owner id."""
 
-    def __init__(self, keys: list[str]):
-        self._digests = [_digest(key) for key in keys]
+    def __init__(self, keys: list[str], operator_keys: list[str] | None = None):
+        self._operators = [_digest(key) for key in operator_keys or []]
+        self._digests = [_digest(key) for key in keys] + self._operators
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiKeys:
-        """Keys from ``INFERQ_API_KEYS`` (comma-separated) and ``INFERQ_API_KEYS_FILE`` (one per line)."""
+        """Keys from ``INFERQ_API_KEYS`` (comma-separated) and ``INFERQ_API_KEYS_FILE`` (one per line);
+        operator keys from ``INFERQ_ADMIN_KEYS``, which are API keys too."""
         keys = [k.strip() for k in settings.api_keys.split(",") if k.strip()]
         if settings.api_keys_file:
             for line in Path(settings.api_keys_file).read_text().splitlines():
                 if line.strip() and not line.strip().startswith("#"):
                     keys.append(line.strip())
-        return cls(keys)
+        return cls(keys, [k.strip() for k in settings.admin_keys.split(",") if k.strip()])
+
+    def is_operator(self, owner: str) -> bool:
+        """True when ``owner`` (from ``owner_of``) is one of the operator keys."""
+        return any(digest.hex()[:32] == owner for digest in self._operators)
 
     @property
     def enabled(self) -> bool:
@@ -63,8 +69,21 @@ def init_app(app: Flask, keys: ApiKeys) -> None:
     @app.before_request
     def authenticate():
         g.owner = ""
+        g.operator = not keys.enabled  # without keys, whoever reaches the port runs the service
         if keys.enabled and not request.path.startswith(OPEN_PREFIXES):
             g.owner = keys.owner_of(request.headers.get("Authorization"))
+            g.operator = keys.is_operator(g.owner)
+
+
+def is_operator() -> bool:
+    """True for an operator key, or for anyone when no keys are configured."""
+    return bool(getattr(g, "operator", True))
+
+
+def require_operator() -> None:
+    """403 unless the caller holds an operator key (``INFERQ_ADMIN_KEYS``) or keys are off."""
+    if not is_operator():
+        raise Forbidden("this is an operator route: send an operator key (INFERQ_ADMIN_KEYS)")
 
 
 def current_owner() -> str:

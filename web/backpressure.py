@@ -45,7 +45,8 @@ def queue_full(redis, full: QueueFull, cap: int, now: float) -> Unavailable:
 class RateLimiter:
     """A token bucket per API key in Redis, so every web process shares one budget."""
 
-    def __init__(self, redis, per_second: float, burst: int):
+    def __init__(self, redis, per_second: float, burst: int, what: str = "submissions/s for this API key"):
+        self.what = what
         self.per_second = per_second
         self.burst = burst if burst > 0 else max(1, int(per_second * 2))
         self._take = redis.register_script(_TAKE_TOKEN) if per_second > 0 else None
@@ -56,5 +57,5 @@ class RateLimiter:
             return
         wait = float(self._take(keys=[keys.rate_limit(owner)], args=[self.per_second, self.burst, now]))
         if wait > 0:
-            raise TooManyRequests(f"over {self.per_second:g} submissions/s for this API key",
+            raise TooManyRequests(f"over {self.per_second:g} {self.what}",
                                   retry_after=max(1, math.ceil(wait)))

@@ -5,6 +5,7 @@ Another key's job looks exactly like an unknown one (404), so ids cannot be prob
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 
 from shared.errors import Conflict, GatewayTimeout, ModelFailed, NotFound
@@ -80,6 +81,9 @@ def redeliver_completed(job_id: str) -> Delivery:
         raise Conflict("the job has no webhook")
     if not job.status.is_terminal():
         raise Conflict(f"the job is {job.status.value}; only a finished job's event can be redelivered")
+    svc, now = services(), time.time()
+    svc.redeliveries_per_key.check(f"redeliver:{job.owner}", now)
+    svc.redeliveries_per_job.check(f"redeliver-job:{job_id}", now)
     delivery = Delivery(job_id, WebhookEvent.COMPLETED)
-    services().outbox.queue(delivery)
+    svc.outbox.queue(delivery)
     return delivery

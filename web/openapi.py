@@ -11,12 +11,14 @@ from web import idempotency, openapi_v2
 PROBLEM_TYPES = {
     "400": "Malformed JSON (NaN and Infinity included) or query parameter",
     "401": "API keys are configured and the request has no valid Bearer key",
+    "403": "An operator route (POST /v1/models:reload) called without an operator key (INFERQ_ADMIN_KEYS)",
     "404": "No such job, model or route",
     "405": "Method not allowed",
     "409": "Conflict with the job's state",
     "413": "Body over INFERQ_MAX_BODY_BYTES",
     "415": "Unsupported Content-Type",
     "422": "Body does not fit the model or the limits (or, for :predict, the model failed on it)",
+    "429": "Over a rate limit (submissions or redeliveries); see Retry-After",
     "503": "Redis unavailable; see Retry-After",
     "504": "The :predict job did not finish in INFERQ_PREDICT_TIMEOUT_S; Location names the job",
 }
@@ -116,7 +118,7 @@ def document(example: dict | None = None) -> dict:
         "/v1/models:reload": {"post": {
             "operationId": "reloadModels", "summary": "Workers rescan the model repository now",
             "tags": ["models"],
-            "responses": {"202": _json("Reload", "Workers notified"), **_problems("503")}}},
+            "responses": {"202": _json("Reload", "Workers notified"), **_problems("403", "503")}}},
         "/v1/models/{model}/jobs": {"post": submit},
         "/v1/models/{model}/versions/{version}/jobs": {"post": pinned},
         "/v1/models/{model}/versions/{version}": {"get": {
@@ -139,7 +141,7 @@ def document(example: dict | None = None) -> dict:
         "/v1/jobs/{job_id}/deliveries/redeliver": {"post": {
             "operationId": "redeliver", "summary": "Send the terminal event again (same webhook-id)",
             "tags": ["webhooks"], "parameters": [JOB_ID],
-            "responses": {"202": _json("Redelivery", "Queued"), **_problems("404", "409", "503")}}},
+            "responses": {"202": _json("Redelivery", "Queued"), **_problems("404", "409", "429", "503")}}},
         "/v1/models": {"get": {
             "operationId": "listModels", "summary": "Served models with their signatures", "tags": ["models"],
             "responses": {"200": _json("ModelList", "Models"), **_problems("503")}}},
@@ -161,7 +163,8 @@ def document(example: dict | None = None) -> dict:
         "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus text exposition",
                              "tags": ["operations"],
                              "responses": {"200": {"description": "Metrics",
-                                                   "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+                                                   "content": {"text/plain": {"schema": {"type": "string"}}}},
+                                           **_problems("404")}}},
         "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document", "tags": ["operations"],
                                   "responses": {"200": {"description": "OpenAPI 3.1",
                                                         "content": {"application/json": {"schema": {}}}}}}},

@@ -24,6 +24,12 @@ REDIS_SOCKET_TIMEOUT_S = 5.0
 REDIS_POOL_SIZE = 64
 """Most Redis connections one web process opens."""
 
+REDELIVERIES_PER_JOB = (1 / 60, 3)
+"""Rate and burst of redeliveries of one job: each one starts a fresh retry chain to a third party."""
+
+REDELIVERIES_PER_KEY = (1.0, 20)
+"""Rate and burst of redeliveries one API key may ask for, across its jobs."""
+
 
 @dataclass
 class Services:
@@ -37,6 +43,8 @@ class Services:
     outbox: Outbox
     waiter: CompletionWaiter
     rate_limiter: RateLimiter
+    redeliveries_per_job: RateLimiter
+    redeliveries_per_key: RateLimiter
 
 
 def build_services(settings: Settings, client: redis.Redis | None = None) -> Services:
@@ -63,6 +71,8 @@ def build_services(settings: Settings, client: redis.Redis | None = None) -> Ser
         outbox=Outbox(client, settings.job_ttl_s),
         waiter=CompletionWaiter(subscriber, keys.JOB_FINISHED_CHANNEL),
         rate_limiter=RateLimiter(client, settings.rate_limit_per_key, settings.rate_limit_burst),
+        redeliveries_per_job=RateLimiter(client, *REDELIVERIES_PER_JOB, what="redeliveries/s of this job"),
+        redeliveries_per_key=RateLimiter(client, *REDELIVERIES_PER_KEY, what="redeliveries/s for this API key"),
     )
 
 

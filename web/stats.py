@@ -11,6 +11,7 @@ import logging
 import math
 import threading
 import time
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -126,6 +127,25 @@ def start_sampler(redis) -> threading.Thread:
     thread = threading.Thread(target=loop, name="stats-sampler", daemon=True)
     thread.start()
     return thread
+
+
+def for_owner(redis, figures: dict, owner: str) -> dict:
+    """What one API key may see: the per-model figures, and only its own failed jobs and dead
+    deliveries, with webhook URLs cut to scheme and host (they often carry tokens)."""
+    def own(entries: list[dict], id_field: str) -> list[dict]:
+        pipe = redis.pipeline(transaction=False)
+        for entry in entries:
+            pipe.hget(keys.job(str(entry.get(id_field, ""))), "owner")
+        owners = pipe.execute() if entries else []
+        return [entry for entry, who in zip(entries, owners, strict=True) if (who or b"").decode() == owner]
+
+    dead = [{**entry, "url": _scheme_and_host(entry.get("url", ""))} for entry in own(figures["dead_webhooks"], "job_id")]
+    return {**figures, "dead_webhooks": dead, "failed_jobs": own(figures["failed_jobs"], "id")}
+
+
+def _scheme_and_host(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}" if parts.scheme and parts.hostname else ""
 
 
 def with_history(redis, now: float) -> dict:

@@ -35,7 +35,8 @@ def interpolate(text: str, env: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def compose():
-    text = interpolate((ROOT / "compose.yaml").read_text(), {"INFERQ_REDIS_PASSWORD": "secret"})
+    text = interpolate((ROOT / "compose.yaml").read_text(),
+                       {"INFERQ_REDIS_PASSWORD": "secret", "INFERQ_WEBHOOK_SECRET": "whsec_c2VjcmV0"})
     parsed = compose_spec.PyCompose.from_yaml(text)
     parsed.validate()
     return yaml.safe_load(text)
@@ -46,10 +47,16 @@ def test_compose_requires_a_redis_password():
         interpolate((ROOT / "compose.yaml").read_text(), {})
 
 
-def test_compose_has_the_four_services_each_with_a_healthcheck(compose):
-    assert set(compose["services"]) == {"redis", "web", "worker", "nginx"}
+def test_compose_requires_a_webhook_secret():
+    with pytest.raises(ValueError, match="INFERQ_WEBHOOK_SECRET"):
+        interpolate((ROOT / "compose.yaml").read_text(), {"INFERQ_REDIS_PASSWORD": "secret"})
+
+
+def test_compose_has_the_five_services_each_with_a_healthcheck_on_the_backend_network(compose):
+    assert set(compose["services"]) == {"redis", "web", "worker", "webhooks", "nginx"}
     for name, service in compose["services"].items():
         assert service["healthcheck"]["test"], name
+        assert service["networks"] == ["backend"], name
 
 
 def test_only_nginx_publishes_a_port_and_only_on_loopback(compose):
@@ -64,8 +71,28 @@ def test_redis_keeps_an_append_only_file_and_a_password(compose):
     assert "redis-data:/data" in compose["services"]["redis"]["volumes"]
 
 
-def test_web_and_worker_wait_for_a_healthy_redis(compose):
-    for name in ("web", "worker"):
+def test_redis_memory_is_bounded_and_full_means_refused_writes_not_evicted_jobs(compose):
+    command = compose["services"]["redis"]["command"]
+    assert command[command.index("--maxmemory") + 1] == "2gb"
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+    text = interpolate((ROOT / "compose.yaml").read_text(), {"INFERQ_REDIS_PASSWORD": "s", "INFERQ_WEBHOOK_SECRET": "w",
+                                                             "INFERQ_REDIS_MAXMEMORY": "512mb"})
+    command = yaml.safe_load(text)["services"]["redis"]["command"]
+    assert command[command.index("--maxmemory") + 1] == "512mb"
+
+
+def test_the_webhook_worker_gets_redis_and_its_signing_secret(compose):
+    environment = compose["services"]["webhooks"]["environment"]
+    assert environment["INFERQ_WEBHOOK_SECRET"] == "whsec_c2VjcmV0"
+    assert compose["services"]["webhooks"]["build"]["dockerfile"] == "deploy/docker/webhooks.Dockerfile"
+
+
+def test_nginx_gets_a_per_client_connection_limit(compose):
+    assert str(compose["services"]["nginx"]["environment"]["INFERQ_NGINX_CONNECTIONS_PER_CLIENT"]) == "1500"
+
+
+def test_web_and_workers_wait_for_a_healthy_redis(compose):
+    for name in ("web", "worker", "webhooks"):
         assert compose["services"][name]["depends_on"]["redis"]["condition"] == "service_healthy"
         assert compose["services"][name]["environment"]["INFERQ_REDIS_URL"] == "redis://:secret@redis:6379/0"
 
@@ -106,6 +133,14 @@ def test_web_and_webhook_worker_never_import_tensorflow(modules):
 @pytest.mark.parametrize("dockerfile", sorted((ROOT / "deploy" / "docker").glob("*.Dockerfile")),
                          ids=lambda p: p.name)
 def test_dockerfiles_pass_hadolint(dockerfile):
+    """hadolint also flags an image that ends as root (DL3002)."""
     hadolint = Path(sys.executable).parent / "hadolint"
     result = subprocess.run([str(hadolint), str(dockerfile)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("dockerfile", sorted((ROOT / "deploy" / "docker").glob("*.Dockerfile")),
+                         ids=lambda p: p.name)
+def test_every_image_runs_as_a_non_root_user(dockerfile):
+    users = [line.split()[1] for line in dockerfile.read_text().splitlines() if line.startswith("USER ")]
+    assert users and users[-1] not in {"root", "0"}

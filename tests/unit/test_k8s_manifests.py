@@ -45,7 +45,7 @@ def test_every_manifest_validates_against_the_kubernetes_schema():
         kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
         checked += 1
     kinds = {r["kind"] for _, r in resources()}
-    assert {"StatefulSet", "Deployment", "Service", "Ingress", "ScaledObject"} <= kinds and checked >= 7
+    assert {"StatefulSet", "Deployment", "Service", "Ingress", "NetworkPolicy", "ScaledObject"} <= kinds and checked >= 8
 
 
 def test_redis_keeps_its_data_on_a_persistent_volume_with_fsync_always():
@@ -91,3 +91,69 @@ def test_worker_pods_drain_before_they_go():
         assert pod["terminationGracePeriodSeconds"] >= 300
         stop = pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
         assert "kill -TERM 1" in stop[-1]
+
+
+def pods() -> list[tuple[str, dict]]:
+    return [(r["metadata"]["name"], r["spec"]["template"]["spec"]) for _, r in resources()
+            if r["kind"] in {"Deployment", "StatefulSet"}]
+
+
+def test_every_pod_runs_unprivileged_as_a_non_root_user_on_a_read_only_root():
+    assert len(pods()) >= 4
+    for name, pod in pods():
+        context = pod["securityContext"]
+        assert context["runAsNonRoot"] is True and context["runAsUser"] > 0, name
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for container in pod["containers"]:
+            own = container["securityContext"]
+            assert own["allowPrivilegeEscalation"] is False and own["readOnlyRootFilesystem"] is True, name
+            assert own["capabilities"] == {"drop": ["ALL"]}, name
+
+
+def test_inferq_processes_get_a_writable_tmp_on_their_read_only_root():
+    for name, pod in pods():
+        if name == "redis":
+            continue  # writes only its --dir, the data volume
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        [mount] = [m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == "/tmp"]
+        assert "emptyDir" in volumes[mount["name"]], name
+
+
+def test_secrets_are_required_and_only_the_tracing_config_is_optional():
+    for name, pod in pods():
+        for container in pod["containers"]:
+            for item in container.get("env", []):
+                reference = item.get("valueFrom", {}).get("secretKeyRef")
+                assert reference is None or "optional" not in reference, (name, item["name"])
+            optional = [e["configMapRef"]["name"] for e in container.get("envFrom", []) if e["configMapRef"].get("optional")]
+            assert optional in ([], ["inferq-otel"]), name
+
+
+def test_the_webhook_sender_runs_from_the_webhook_image():
+    [webhooks] = [r for _, r in resources() if r["kind"] == "Deployment" and r["metadata"]["name"] == "webhooks"]
+    container = webhooks["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"].startswith("inferq/webhooks:")
+    assert container["command"] == ["python", "-m", "workers.webhooks"]
+
+
+def test_redis_memory_is_bounded_below_its_limit_and_never_evicts():
+    [redis] = [r for _, r in resources() if r["kind"] == "StatefulSet"]
+    container = redis["spec"]["template"]["spec"]["containers"][0]
+    args, env = container["args"], {e["name"]: e.get("value") for e in container["env"]}
+    assert args[args.index("--maxmemory") + 1] == "$(REDIS_MAXMEMORY)" and env["REDIS_MAXMEMORY"] == "2gb"
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    assert container["resources"]["limits"]["memory"] == "3Gi"  # above 2gb: room for the AOF rewrite
+
+
+def test_only_inferq_pods_may_reach_redis_and_only_on_its_port():
+    [policy] = [r for _, r in resources() if r["kind"] == "NetworkPolicy"]
+    [redis] = [r for _, r in resources() if r["kind"] == "StatefulSet"]
+    assert policy["spec"]["podSelector"]["matchLabels"] == redis["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    [rule] = policy["spec"]["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "inferq"}}}]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 6379}]
+    for _, workload in resources():
+        if workload["kind"] in {"Deployment", "StatefulSet"}:
+            labels = workload["spec"]["template"]["metadata"]["labels"]
+            assert labels["app.kubernetes.io/name"] == "inferq", workload["metadata"]["name"]

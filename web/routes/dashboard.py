@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Blueprint, Response
 
 from web import stats
+from web.auth import current_owner, is_operator
 from web.routes.responses import json_response
 from web.services import services
 
@@ -26,4 +27,5 @@ def dashboard():
 @bp.get("/v1/stats")
 def get_stats():
     """Every model's figures now, the last 15 minutes of them, webhooks and recent failures."""
-    return json_response(stats.with_history(services().redis, time.time()))
+    figures = stats.with_history(services().redis, time.time())
+    return json_response(figures if is_operator() else stats.for_owner(services().redis, figures, current_owner()))

@@ -1,9 +1,9 @@
 """Probes and metrics: liveness, readiness (Redis plus known models), Prometheus text."""
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
-from shared.errors import Unavailable
+from shared.errors import NotFound, Unavailable
 from web import metrics, openapi
 from web.routes.responses import json_response
 from web.services import services
@@ -31,6 +31,8 @@ def readyz():
 @bp.get("/metrics")
 def prometheus_metrics():
     """Prometheus text exposition: queue depth, jobs by status, latency histogram."""
+    if services().settings.metrics_on_ops_only and request.headers.get("X-Inferq-Listener") != "ops":
+        raise NotFound("/metrics is served on the operations listener only (INFERQ_OPS_LISTEN)")
     body = metrics.render(services().redis)
     return Response(body, mimetype="text/plain", content_type="text/plain; version=0.0.4; charset=utf-8")
 

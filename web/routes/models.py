@@ -5,6 +5,7 @@ from flask import Blueprint
 
 from shared import keys
 from web import model_info
+from web.auth import require_operator
 from web.routes.responses import json_response
 from web.services import services
 
@@ -19,7 +20,8 @@ def list_models():
 
 @bp.post("/v1/models:reload")
 def reload_models():
-    """Ask every worker to rescan the model repository now (they also poll on their own)."""
+    """Ask every worker to rescan the model repository now (they also poll on their own); operators only."""
+    require_operator()
     notified = services().redis.publish(keys.MODELS_RELOAD_CHANNEL, b"reload")
     return json_response({"workers_notified": notified}, status=202)
 
