@@ -119,3 +119,36 @@ def test_default_schedule_spans_about_a_day():
 
     total_h = sum(Settings().webhook_schedule) / 3600
     assert 20 <= total_h <= 28
+
+
+def test_a_receiver_that_drips_its_answer_is_cut_off_at_the_total_deadline():
+    import socket
+    import threading
+    import time
+
+    from workers.webhooks.http import post
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    stop = threading.Event()
+
+    def drip():
+        connection, _ = server.accept()
+        for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
+            if stop.wait(0.2):  # one byte every 0.2 s: every read meets its own timeout
+                break
+            try:
+                connection.sendall(bytes([byte]))
+            except OSError:
+                break
+        connection.close()
+
+    threading.Thread(target=drip, daemon=True).start()
+    began = time.monotonic()
+    result = post(f"http://127.0.0.1:{server.getsockname()[1]}/hook", b"{}", {}, 1.0, 1.0,
+                  parse_networks("127.0.0.0/8"))
+    stop.set()
+    server.close()
+    assert time.monotonic() - began < 2.0
+    assert result.status is None and "total deadline" in result.error

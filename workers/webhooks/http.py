@@ -1,6 +1,13 @@
-"""One webhook attempt over HTTP: to the checked address, signed, bounded, no redirects."""
+"""One webhook attempt over HTTP: to the checked address, signed, bounded, no redirects.
+
+Socket timeouts bound each read, not the attempt: a receiver that drips a byte every few
+seconds would hold a sender thread for hours. So a watchdog shuts the attempt's socket down
+at its total deadline, measured from the start of the connect to the last byte.
+"""
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -45,6 +52,8 @@ def post(url: str, body: bytes, headers: dict[str, str], connect_timeout_s: floa
         options.update(server_hostname=parts.hostname, assert_hostname=parts.hostname,
                        cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
     pool = (urllib3.HTTPSConnectionPool if secure else urllib3.HTTPConnectionPool)(**options)
+    watchdog = Watchdog(total_timeout_s)
+    pool.ConnectionCls = watchdog.watching(pool.ConnectionCls)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     request_headers = {**headers, "Host": parts.netloc, "Content-Type": "application/json",
                        "User-Agent": USER_AGENT}
@@ -58,9 +67,51 @@ def post(url: str, body: bytes, headers: dict[str, str], connect_timeout_s: floa
         return AttemptResult(status=response.status, retry_after_s=_retry_after(response.headers),
                              duration_s=time.monotonic() - started)
     except (urllib3.exceptions.HTTPError, OSError, TimeoutError) as exc:
-        return AttemptResult(error=f"{type(exc).__name__}: {exc}", duration_s=time.monotonic() - started)
+        error = (f"TimeoutError: the attempt ran past its total deadline of {total_timeout_s:g} s"
+                 if watchdog.fired else f"{type(exc).__name__}: {exc}")
+        return AttemptResult(error=error, duration_s=time.monotonic() - started)
     finally:
+        watchdog.cancel()
         pool.close()
+
+
+class Watchdog:
+    """Shuts down the sockets of one attempt when its total deadline passes."""
+
+    def __init__(self, total_timeout_s: float):
+        self.sockets: list[socket.socket] = []
+        self.fired = False
+        self._timer = threading.Timer(total_timeout_s, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watching(self, connection_class):
+        """``connection_class`` that hands each socket it connects to this watchdog."""
+        watchdog = self
+
+        class Watched(connection_class):
+            def connect(self):
+                super().connect()
+                watchdog.sockets.append(self.sock)
+                if watchdog.fired:  # the deadline passed while connecting
+                    watchdog.shut(self.sock)
+
+        return Watched
+
+    def _fire(self) -> None:
+        self.fired = True
+        for sock in self.sockets:
+            self.shut(sock)
+
+    @staticmethod
+    def shut(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # already closed
+            pass
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 def _drain(response, deadline: float) -> None:
