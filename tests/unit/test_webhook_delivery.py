@@ -212,3 +212,24 @@ def test_an_unreadable_schedule_entry_is_dropped_and_the_others_still_move(redis
     assert RetryScheduler(redis_client).move_due() == 1
     assert queued_deliveries(redis_client) == [["j1", "completed", "msg_j1_completed", 2]]
     assert redis_client.zcard(keys.WEBHOOK_SCHEDULE) == 0
+
+
+def test_a_delivery_still_waiting_behind_a_backlog_is_not_queued_again(redis_client):
+    finished_job(redis_client)  # its completed delivery waits in the queue
+    now = redis_client.zscore(keys.WEBHOOK_OUTSTANDING, "j1|completed")
+    assert RetryScheduler(redis_client, lost_after_s=60).requeue_lost(now + 61) == 0
+    assert redis_client.llen(tasks.WEBHOOK_QUEUE) == 1
+
+
+def test_an_attempt_in_progress_counts_as_not_lost(redis_client, settings, monkeypatch):
+    finished_job(redis_client)
+    redis_client.zadd(keys.WEBHOOK_OUTSTANDING, {"j1|completed": 1.0})  # queued long ago
+    during = []
+
+    def slow_post(*args, **kwargs):
+        during.append(redis_client.zscore(keys.WEBHOOK_OUTSTANDING, "j1|completed"))
+        return AttemptResult(status=204)
+
+    monkeypatch.setattr(webhook_delivery, "post", slow_post)
+    webhook_delivery.Deliverer(settings, redis_client).deliver("j1", "completed", "msg_j1_completed", 1)
+    assert during and during[0] > time.time() - 5

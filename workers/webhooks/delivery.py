@@ -101,6 +101,8 @@ class Deliverer:
             log.warning("webhook for job %s dropped: the job is gone or has no webhook", job_id)
             self.redis.zrem(keys.WEBHOOK_OUTSTANDING, delivery.member)
             return None
+        # Taken off the queue and being attempted: not lost (the sweep judges by this time).
+        self.redis.zadd(keys.WEBHOOK_OUTSTANDING, {delivery.member: time.time()}, xx=True)
         if delivery.event is WebhookEvent.COMPLETED and self.outbox.is_open(job_id, WebhookEvent.STARTED):
             self.outbox.schedule(delivery, time.time() + ORDER_RECHECK_S)
             return DeliveryOutcome.WAITING

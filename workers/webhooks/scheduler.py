@@ -14,6 +14,7 @@ from celery import bootsteps
 
 from shared import keys
 from shared.outbox import Delivery, Outbox
+from shared.tasks import WEBHOOK_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,11 @@ class RetryScheduler:
         drop the duplicate (Standard Webhooks). Returns how many were queued.
         """
         now = time.time() if now is None else now
+        if self.redis.llen(WEBHOOK_QUEUE) > 0:
+            # Under a backlog, a delivery outstanding this long may simply still wait in the
+            # queue: queuing it again would only lengthen the wait (and feed on itself). Only
+            # once the queue has drained can an old entry mean a message lost after its pop.
+            return 0
         lost = self.redis.zrangebyscore(keys.WEBHOOK_OUTSTANDING, "-inf", now - self.lost_after_s,
                                         start=0, num=BATCH)
         for member in lost:
