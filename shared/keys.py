@@ -111,11 +111,12 @@ WEBHOOK_LATENCY = f"{PREFIX}:metrics:webhook-latency"
 """Hash of delivery-attempt duration bucket counts (plus ``sum`` and ``count``)."""
 
 WEBHOOK_OUTSTANDING = f"{PREFIX}:webhooks:outstanding"
-"""Sorted set: ``job|event`` -> when its delivery was last queued (or its retry is due).
+"""Sorted set: ``job|event`` -> when its delivery was last queued, attempted, or is due again.
 
-Added in the same step that queues a delivery and removed when the delivery reaches a final
-outcome; an entry left behind for ``INFERQ_WEBHOOK_LOST_AFTER_S`` lost its message (a broker
-connection that died between pop and acknowledgement) and is queued again."""
+Added in the same step that queues a delivery, refreshed when an attempt starts, and removed
+when the delivery reaches a final outcome. Once the webhook queue has drained, an entry left
+behind for ``INFERQ_WEBHOOK_LOST_AFTER_S`` lost its message (a broker connection that died
+between pop and acknowledgement) and is queued again."""
 
 DEAD_WEBHOOKS = f"{PREFIX}:webhooks:dead"
 """List of deliveries that exhausted their retries (newest first, bounded)."""

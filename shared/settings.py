@@ -158,7 +158,8 @@ class Settings:
     webhook_schedule_s: str = "5,30,120,600,1800,3600,10800,21600,21600,21600"
     """Seconds before each retry (jittered by +-20%); about 24 hours in all."""
     webhook_lost_after_s: float = 120.0
-    """A delivery neither finished nor scheduled this long after it was queued is queued again."""
+    """A delivery neither finished, attempted nor scheduled this long after it was queued is queued again
+    (only once the webhook queue has drained: under a backlog it may still be waiting)."""
     webhook_timeout_s: float = 10.0
     """Total time one delivery attempt may take."""
     webhook_connect_timeout_s: float = 5.0
