@@ -19,7 +19,7 @@ from shared.errors import BadRequest, NotFound
 from shared.jobs import Job
 from shared.signatures import ModelSignature
 from shared.validation import named_inputs, validate_array
-from web import job_access, oip, submission
+from web import job_access, model_info, oip, submission
 from web.body import read_bytes
 from web.services import services
 
@@ -55,9 +55,7 @@ def server_metadata() -> dict:
 
 def server_ready() -> dict:
     """Ready when Redis answers and some worker has loaded a model."""
-    catalog = services().catalog
-    services().redis.ping()
-    if not any(catalog.versions(name) for name in catalog.names()):
+    if not model_info.loaded_models():
         raise NotReady("no model has been loaded by a worker yet", ready=False)
     return {"ready": True}
 

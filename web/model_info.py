@@ -21,6 +21,13 @@ TF_SERVING_STATES = {
 """Our version states in TF Serving's ``model_version_status`` vocabulary."""
 
 
+def loaded_models() -> list[str]:
+    """Models some worker has loaded, read after a Redis ping (what both readiness probes ask)."""
+    svc = services()
+    svc.redis.ping()
+    return [name for name in svc.catalog.names() if svc.catalog.versions(name)]
+
+
 def all_models() -> list[dict]:
     """Every model some worker has tried to load, ready or not."""
     catalog = services().catalog

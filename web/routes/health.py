@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from shared.errors import NotFound, Unavailable
-from web import metrics, openapi
+from web import metrics, model_info, openapi
 from web.routes.responses import json_response
 from web.services import services
 
@@ -20,9 +20,7 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     """Ready when Redis answers and at least one model has been loaded by a worker."""
-    svc = services()
-    svc.redis.ping()
-    models = [name for name in svc.catalog.names() if svc.catalog.versions(name)]
+    models = model_info.loaded_models()
     if not models:
         raise Unavailable("no model has been loaded by a worker yet", retry_after=2)
     return json_response({"status": "ready", "models": models})
