@@ -8,6 +8,8 @@ import os
 import resource
 import secrets
 import shutil
+import stat
+import tempfile
 from pathlib import Path
 
 from shared.settings import Settings
@@ -62,6 +64,28 @@ def render_template(text: str, values: dict[str, str]) -> str:
     return text
 
 
+NGINX_TEMP_FOLDERS = ("body", "proxy", "fastcgi", "uwsgi", "scgi")
+"""Where nginx spools bodies and answers too large for its memory buffers."""
+
+
+def _reachable_by_others(folder: Path) -> bool:
+    """Whether a user other than the owner can walk down to ``folder``. Under a private home
+    (``/root`` is 0700) nobody cannot, and every body over nginx's 1 MiB memory buffer would
+    fail with 500, so root's nginx then spools under the system's temporary folder instead."""
+    return all(path.stat().st_mode & stat.S_IXOTH for path in folder.resolve().parents)
+
+
+def _nginx_temp_folder(tmp: Path) -> Path:
+    """Where nginx spools; as root its workers drop to nobody, who must own the folders and reach them."""
+    if os.geteuid() != 0:
+        return tmp
+    tmp = tmp if _reachable_by_others(tmp) else Path(tempfile.mkdtemp(prefix="inferq-nginx-"))
+    for path in [tmp, *(tmp / name for name in NGINX_TEMP_FOLDERS)]:
+        path.mkdir(exist_ok=True)
+        shutil.chown(path, "nobody", "nogroup")
+    return tmp
+
+
 def write_nginx_conf(settings: Settings, data: Path) -> Path:
     """nginx.conf for a non-daemon nginx under supervisord, with the shared site template."""
     site = render_template(NGINX_TEMPLATE.read_text(), {
@@ -73,13 +97,8 @@ def write_nginx_conf(settings: Settings, data: Path) -> Path:
         "INFERQ_NGINX_BURST": str(settings.nginx_burst),
         "INFERQ_NGINX_CONNECTIONS_PER_CLIENT": str(settings.nginx_connections_per_client),
     }) + _ops_server(settings)
-    tmp = data / "nginx" / "tmp"
-    user = ""
-    if os.geteuid() == 0:
-        # nginx workers drop to nobody; they must own the body buffer folders.
-        user = "user nobody nogroup;"
-        for path in [tmp, *tmp.iterdir()]:
-            shutil.chown(path, "nobody", "nogroup")
+    tmp = _nginx_temp_folder(data / "nginx" / "tmp")
+    user = "user nobody nogroup;" if os.geteuid() == 0 else ""
     conf = data / "nginx" / "nginx.conf"
     conf.write_text(f"""{user}
 worker_processes 1;

@@ -59,6 +59,12 @@ class Settings:
     """Most instances one job may carry."""
     max_elements: int = 4_000_000
     """Most numbers one job may carry across all instances."""
+    max_json_values: int = 2_000_000
+    """Most values a JSON body may hold, counted before it is parsed (about 64 bytes each once parsed)."""
+    max_image_pixels: int = 24_000_000
+    """Most pixels (width x height, read from the headers before decoding) one upload request may carry."""
+    web_heavy_bodies: int = 2
+    """Bodies over 1 MiB one web process reads and decodes at once; later ones wait their turn."""
     nginx_rate_per_s: int = 2000
     """Requests per second nginx accepts from one client address (429 beyond the burst)."""
     nginx_burst: int = 4000

@@ -1,15 +1,18 @@
 """What a job's webhook is, checked at submit time, and the names its deliveries share.
 
-Submit-time checks refuse what can never be a safe receiver (wrong scheme, no host,
-credentials, overlong URL); addresses are checked again, after DNS, at delivery time.
+Submit-time checks refuse what can never be a safe receiver (wrong scheme, no host, a
+denied address written out, credentials, overlong URL); addresses are checked again, after
+DNS, at delivery time.
 """
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from shared.errors import InvalidInput
+from shared.ssrf import Network, denial_reason, literal_address
 
 
 class WebhookEvent(enum.StrEnum):
@@ -56,15 +59,16 @@ class WebhookSpec:
         return {"url": self.url, "events": list(self.events)}
 
 
-def parse_webhook(value) -> WebhookSpec:
-    """The ``webhook`` field of a submit body, or ``InvalidInput`` (422) saying what is wrong."""
+def parse_webhook(value, allowed: Iterable[Network] = ()) -> WebhookSpec:
+    """The ``webhook`` field of a submit body, or ``InvalidInput`` (422) saying what is wrong.
+    ``allowed`` are the networks a host written as an address may still be in."""
     if not isinstance(value, dict):
         raise InvalidInput("'webhook' must be an object with a 'url'")
     unknown = sorted(set(value) - {"url", "events"})
     if unknown:
         raise InvalidInput(f"unknown field(s) in 'webhook': {', '.join(unknown)}")
     url = value.get("url")
-    check_url(url)
+    check_url(url, allowed)
     assert isinstance(url, str)  # check_url refuses anything else
     events = value.get("events", list(DEFAULT_EVENTS))
     if (not isinstance(events, list) or not events
@@ -73,8 +77,9 @@ def parse_webhook(value) -> WebhookSpec:
     return WebhookSpec(url=url, events=tuple(e for e in EVENTS if e in events))
 
 
-def check_url(url) -> None:
-    """Accept only http(s) URLs with a host, no credentials, at most 2048 characters."""
+def check_url(url, allowed: Iterable[Network] = ()) -> None:
+    """Accept only http(s) URLs with a host that is not a denied address (``shared.ssrf``), no
+    credentials, at most 2048 characters. Names are resolved and checked again at send time."""
     if not isinstance(url, str) or not url:
         raise InvalidInput("webhook 'url' must be a non-empty string")
     if len(url) > MAX_URL_LENGTH:
@@ -92,6 +97,10 @@ def check_url(url) -> None:
         raise InvalidInput("webhook url must not carry credentials")
     if port == 0:
         raise InvalidInput("webhook url has port 0")
+    address = literal_address(parts.hostname)
+    reason = denial_reason(address, allowed) if address is not None else None
+    if reason:
+        raise InvalidInput(f"webhook url points at a denied address: {reason}")
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
         raise InvalidInput("webhook url contains whitespace or control characters")
 

@@ -6,6 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# Property tests keep no example database: a test run must leave the tree as it found it.
+hypothesis_settings.register_profile("inferq", database=None, print_blob=True)
+hypothesis_settings.load_profile("inferq")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "client"))
 

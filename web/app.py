@@ -27,6 +27,8 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
     app.url_map.converters["name"] = ModelNameConverter
+    app.url_map.merge_slashes = False  # werkzeug would answer ``//v1//models`` with an HTML 308 redirect
+    app.url_map.strict_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     # nginx sits in front: trust one hop of X-Forwarded-* headers.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]

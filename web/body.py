@@ -37,8 +37,23 @@ def read_bytes(request: Request, max_bytes: int) -> bytes:
     return data
 
 
-def parse_json(data: bytes):
-    """Decode JSON strictly, or 400."""
+def count_json_values(data: bytes, max_values: int) -> None:
+    """413 unless ``data`` can hold at most ``max_values`` JSON values, checked before parsing.
+
+    Every value is the document itself, the first member of an array or object, or follows a
+    comma, so ``1 + [ + { + ,`` bounds the count from above (commas and brackets inside strings
+    only make it stricter). That bounds what parsing allocates: 30 MiB of ``[],`` would
+    otherwise become ten million lists, about 900 MiB, before any other check could run.
+    """
+    upper_bound = 1 + data.count(b"[") + data.count(b"{") + data.count(b",")
+    if upper_bound > max_values:
+        raise PayloadTooLarge(f"the body holds up to {upper_bound} JSON values; the limit is {max_values} "
+                              "(send large arrays as application/x-npy)")
+
+
+def parse_json(data: bytes, max_values: int):
+    """Decode JSON strictly once its value count is known to be in bounds; 413 or 400 otherwise."""
+    count_json_values(data, max_values)
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -59,7 +74,7 @@ def parse_npy(data: bytes) -> np.ndarray:
         if reader is None:
             raise ValueError("only .npy format versions 1.0 and 2.0 are accepted")
         shape, fortran_order, dtype = reader(stream, max_header_size=10_000)
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - numpy reads the header as a Python literal: tokenize, ast and friends can raise anything
         raise BadRequest(f"the body is not a single .npy array: {str(exc)[:200]}") from None
     if dtype.hasobject or dtype.kind not in "biuf":
         raise BadRequest(f"the .npy array has dtype {dtype}; send numbers")

@@ -13,7 +13,7 @@ import orjson
 PROBLEM_BASE = "https://inferq.dev/problems/"
 
 SLUGS = {400: "bad-request", 403: "forbidden", 414: "uri-too-long", 417: "expectation-failed",
-         431: "header-too-large", 500: "internal-error", 501: "not-implemented"}
+         431: "header-too-large", 500: "internal-error"}
 """gunicorn's statuses -> the problem types the API uses for them."""
 
 
@@ -27,7 +27,10 @@ def problem_bytes(status: int, reason: str, detail: str) -> bytes:
 
 
 def write_problem(sock, status_int: int, reason: str, mesg: str) -> None:
-    """Drop-in for ``gunicorn.util.write_error``."""
+    """Drop-in for ``gunicorn.util.write_error``. gunicorn's 501 (a transfer coding it does not
+    speak) is the client's mistake, so it is answered as the 400 nginx gives for the same request."""
+    if status_int == 501:
+        status_int, reason = 400, "Unsupported transfer coding"
     gunicorn.util.write_nonblock(sock, problem_bytes(status_int, reason, mesg))
 
 

@@ -17,11 +17,12 @@ from shared.errors import BadRequest, Conflict
 MAX_KEY_LENGTH = 255
 
 
-def request_hash(model: str, pinned_version: int | None, body: bytes, headers: dict[str, str]) -> str:
-    """What identifies a submit: model, pinned version (None: the newest), body, webhook headers."""
+def request_hash(model: str, pinned_version: int | None, body_digest: bytes, headers: dict[str, str]) -> str:
+    """What identifies a submit: model, pinned version (None: the newest), the body's SHA-256
+    and the webhook headers."""
     digest = hashlib.sha256(f"{model}\n{'latest' if pinned_version is None else pinned_version}\n".encode())
     digest.update(orjson.dumps(headers, option=orjson.OPT_SORT_KEYS))
-    digest.update(body)
+    digest.update(body_digest)
     return digest.hexdigest()
 
 

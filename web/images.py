@@ -14,18 +14,20 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from shared.errors import InvalidInput, UnsupportedMediaType
 from shared.signatures import ModelSignature
 
 FORMATS = ("PNG", "JPEG")
-MAX_PIXELS = 25_000_000
-"""Largest image (width x height) decoded: a small file can claim a huge canvas."""
 
 
-def to_array(images: list[tuple[str, bytes]], signature: ModelSignature) -> np.ndarray:
-    """Stack decoded uploads, in order, into one array whose first axis is the instances."""
+def to_array(images: list[tuple[str, bytes]], signature: ModelSignature, max_pixels: int) -> np.ndarray:
+    """Stack decoded uploads, in order, into one array whose first axis is the instances.
+
+    Every header is read first and the canvases they claim are summed against ``max_pixels``
+    before a single pixel is decoded: a 400-byte file can claim 5000x5000.
+    """
     config = signature.image_input
     if config is None:
         raise UnsupportedMediaType(
@@ -36,7 +38,9 @@ def to_array(images: list[tuple[str, bytes]], signature: ModelSignature) -> np.n
     spec = signature.inputs[0]
     shape = spec.instance_shape
     height, width, mode = _geometry(config, shape, signature.name)
-    arrays = [_decode(name, data, index, width, height, mode) for index, (name, data) in enumerate(images)]
+    opened = [_open(_part(index, name), data) for index, (name, data) in enumerate(images)]
+    _check_pixels(opened, max_pixels)
+    arrays = [_decode(where, image, width, height, mode) for where, image in opened]
     batch = np.stack(arrays).astype(np.float32)
     if config.get("invert"):
         batch = 255.0 - batch
@@ -58,13 +62,33 @@ def _geometry(config: dict, shape: tuple, model: str) -> tuple[int, int, str]:
     return int(size[0]), int(size[1]), mode
 
 
-def _decode(name: str, data: bytes, index: int, width: int, height: int, mode: str) -> np.ndarray:
-    where = f"image {index} ({name!r})"
+def _part(index: int, name: str) -> str:
+    return f"image {index} ({name[:100]!r})"
+
+
+def _open(where: str, data: bytes) -> tuple[str, Image.Image]:
+    """The image with only its header read; 422 naming the part when it is not a PNG or JPEG."""
     try:
-        opened = Image.open(io.BytesIO(data), formats=FORMATS)
-        if opened.width * opened.height > MAX_PIXELS:
-            raise InvalidInput(f"{where} is {opened.width}x{opened.height}; the limit is {MAX_PIXELS} pixels")
-        image = opened.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise InvalidInput(f"{where} is not a readable PNG or JPEG image: {exc}") from None
-    return np.asarray(image, dtype=np.float32)
+        return where, Image.open(io.BytesIO(data), formats=FORMATS)
+    except Exception as exc:  # noqa: BLE001 - Pillow's header readers raise anything from SyntaxError to struct.error
+        raise InvalidInput(f"{where} is not a readable PNG or JPEG image: {str(exc)[:200]}") from None
+
+
+def _check_pixels(opened: list[tuple[str, Image.Image]], max_pixels: int) -> None:
+    """422 when the canvases the headers claim add up to more than the request's pixel budget."""
+    total = 0
+    for where, image in opened:
+        total += image.width * image.height
+        if total > max_pixels:
+            raise InvalidInput(f"{where} is {image.width}x{image.height}; the images of one request may "
+                               f"hold at most {max_pixels} pixels in all")
+
+
+def _decode(where: str, image: Image.Image, width: int, height: int, mode: str) -> np.ndarray:
+    """Decode, convert and resize one image; any decoder error is a 422 naming the part."""
+    try:
+        image.draft(mode, (width, height))  # JPEG: let the decoder scale down by up to 8x, for free
+        resized = image.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
+    except Exception as exc:  # noqa: BLE001 - a corrupt stream can fail in any of Pillow's decoders
+        raise InvalidInput(f"{where} is not a readable PNG or JPEG image: {str(exc)[:200]}") from None
+    return np.asarray(resized, dtype=np.float32)

@@ -7,6 +7,7 @@ awaited up to ``INFERQ_PREDICT_TIMEOUT_S`` as ``:predict`` is. ``Prefer: respond
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from dataclasses import dataclass
@@ -89,10 +90,13 @@ def infer(model: str, version: int | None) -> Answered | Job:
     """Run one infer call as a job; the answer, or the queued job when the client asked not to wait."""
     svc = services()
     signature = submission.served_signature(model, version)
-    header, tail = oip.split_body(read_bytes(request, svc.settings.max_body_bytes),
-                                  request.headers.get(oip.HEADER_LENGTH))
-    parsed = oip.parse_request(header, tail, signature, svc.settings.max_instances, svc.settings.max_elements)
-    job = _job_for(parsed, model, signature)
+    with svc.body_turns.turn(request.content_length):
+        header, tail = oip.split_body(read_bytes(request, svc.settings.max_body_bytes),
+                                      request.headers.get(oip.HEADER_LENGTH), svc.settings.max_json_values)
+        parsed = oip.parse_request(header, tail, signature, svc.settings.max_instances, svc.settings.max_elements)
+        job = _job_for(parsed, model, signature)
+        parsed = dataclasses.replace(parsed, inputs=[])  # only the job's compact input outlives the turn
+        del header, tail
     submission.check_rate(job)
     if RESPOND_ASYNC.search(request.headers.get("Prefer", "")):
         return submission.queue_and_wait(job, 0)

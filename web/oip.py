@@ -16,6 +16,7 @@ import orjson
 
 from shared.errors import BadRequest
 from shared.signatures import ModelSignature, TensorSpec
+from web.body import count_json_values
 
 DATATYPES = {
     "bool": "BOOL", "uint8": "UINT8", "uint16": "UINT16", "uint32": "UINT32", "uint64": "UINT64",
@@ -62,20 +63,22 @@ def tensor_metadata(spec: TensorSpec) -> dict:
     return {"name": spec.name, "datatype": datatype(spec), "shape": [-1 if d is None else d for d in spec.shape]}
 
 
-def split_body(body: bytes, header_length: str | None) -> tuple[dict, bytes]:
-    """The JSON header and the binary tail of a request body."""
+def split_body(body: bytes, header_length: str | None, max_values: int) -> tuple[dict, bytes]:
+    """The JSON header and the binary tail of a request body (the header holding at most
+    ``max_values`` JSON values, counted before it is parsed)."""
     if header_length is None:
-        return _json_object(body), b""
+        return _json_object(body, max_values), b""
     try:
         length = int(header_length)
     except ValueError:
         raise ProtocolError(f"{HEADER_LENGTH} must be a whole number, got {header_length[:40]!r}") from None
     if not 0 < length <= len(body):
         raise ProtocolError(f"{HEADER_LENGTH} is {length}; the body has {len(body)} bytes")
-    return _json_object(body[:length]), body[length:]
+    return _json_object(body[:length], max_values), body[length:]
 
 
-def _json_object(data: bytes) -> dict:
+def _json_object(data: bytes, max_values: int) -> dict:
+    count_json_values(data, max_values)
     try:
         header = orjson.loads(data)
     except orjson.JSONDecodeError as exc:

@@ -13,6 +13,7 @@ from shared.queue import JobQueue
 from shared.settings import Settings
 from shared.signatures import ModelCatalog
 from web.backpressure import RateLimiter
+from web.body_turns import BodyTurns
 from web.waiter import CompletionWaiter
 
 SIGNATURE_CACHE_S = 2.0
@@ -45,6 +46,7 @@ class Services:
     rate_limiter: RateLimiter
     redeliveries_per_job: RateLimiter
     redeliveries_per_key: RateLimiter
+    body_turns: BodyTurns
 
 
 def build_services(settings: Settings, client: redis.Redis | None = None) -> Services:
@@ -73,6 +75,7 @@ def build_services(settings: Settings, client: redis.Redis | None = None) -> Ser
         rate_limiter=RateLimiter(client, settings.rate_limit_per_key, settings.rate_limit_burst),
         redeliveries_per_job=RateLimiter(client, *REDELIVERIES_PER_JOB, what="redeliveries/s of this job"),
         redeliveries_per_key=RateLimiter(client, *REDELIVERIES_PER_KEY, what="redeliveries/s for this API key"),
+        body_turns=BodyTurns(settings.web_heavy_bodies),
     )
 
 

@@ -7,6 +7,8 @@ rate limit and the model's queue cap, and can wait for the job to end (``Prefer:
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import re
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from shared.errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge
 from shared.jobs import Job, new_job_id
 from shared.queue import QueueFull
 from shared.signatures import ModelSignature
+from shared.ssrf import Network, parse_networks
 from shared.tracing.messaging import publishing
 from shared.validation import named_inputs, validate_array
 from shared.webhooks import parse_webhook
@@ -80,29 +83,34 @@ def new_job(model: str, signature: ModelSignature, instances_json: bytes = b"[]"
 
 
 def build_job(model: str, signature: ModelSignature) -> tuple[Job, bytes]:
-    """The job the request asks for, and the body bytes that identify the request."""
-    settings = services().settings
-    job = new_job(model, signature)
-    mimetype = require_type(request, SUBMIT_MIMETYPES)
-    if mimetype == MULTIPART_MIMETYPE:
-        data = job.input_npy = _uploaded_images(signature)
-    else:
-        data = read_bytes(request, settings.max_body_bytes)
-    if mimetype == NPY_MIMETYPE:
-        validate_array(parse_npy(data), signature, settings.max_instances, settings.max_elements)
-        job.input_npy = data
-    if mimetype == JSON_MIMETYPE:
-        body = json_body(data, SUBMIT_VALIDATOR)
-        job.instances_json = json_inputs(body, signature, data)
-        job.webhook = parse_webhook(body["webhook"]).to_public() if "webhook" in body else None
-    else:
-        job.webhook = _header_webhook()
-    return job, data
+    """The job the request asks for, and the SHA-256 of the body that identifies the request.
+
+    The body is read and decoded in a turn (``web.body_turns``) and dropped at once: only
+    the job's compact input outlives this call, however long the request then waits.
+    """
+    svc = services()
+    with svc.body_turns.turn(request.content_length):
+        job = new_job(model, signature)
+        mimetype = require_type(request, SUBMIT_MIMETYPES)
+        if mimetype == MULTIPART_MIMETYPE:
+            data = job.input_npy = _uploaded_images(signature)
+        else:
+            data = read_bytes(request, svc.settings.max_body_bytes)
+        if mimetype == NPY_MIMETYPE:
+            validate_array(parse_npy(data), signature, svc.settings.max_instances, svc.settings.max_elements)
+            job.input_npy = data
+        if mimetype == JSON_MIMETYPE:
+            body = json_body(data, SUBMIT_VALIDATOR)
+            job.instances_json = json_inputs(body, signature, data)
+            job.webhook = _body_webhook(body)
+        else:
+            job.webhook = _header_webhook()
+        return job, hashlib.sha256(data).digest()
 
 
 def json_body(data: bytes, validator: Draft202012Validator) -> dict:
     """Parse and schema-check a JSON body; 400 when it is not an object, 422 on the schema."""
-    body = parse_json(data)
+    body = parse_json(data, services().settings.max_json_values)
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object with 'instances' or 'inputs'")
     problem = best_match(validator.iter_errors(body))
@@ -126,11 +134,17 @@ def _uploaded_images(signature: ModelSignature) -> bytes:
     if request.content_length is not None and request.content_length > settings.max_body_bytes:
         raise PayloadTooLarge(f"the body is {request.content_length} bytes; the limit is {settings.max_body_bytes}")
     uploads = [(f.filename or key, f.read()) for key, f in request.files.items(multi=True)]
-    array = images.to_array(uploads, signature)
+    array = images.to_array(uploads, signature, settings.max_image_pixels)
     validate_array(array, signature, settings.max_instances, settings.max_elements)
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
+
+
+def _body_webhook(body: dict) -> dict | None:
+    if "webhook" not in body:
+        return None
+    return parse_webhook(body["webhook"], _allowed_networks(services().settings.webhook_allowed_networks)).to_public()
 
 
 def _header_webhook() -> dict | None:
@@ -139,16 +153,23 @@ def _header_webhook() -> dict | None:
     if url is None:
         return None
     events = request.headers.get("Inferq-Webhook-Events", "completed")
-    return parse_webhook({"url": url, "events": [e.strip() for e in events.split(",")]}).to_public()
+    spec = {"url": url, "events": [e.strip() for e in events.split(",")]}
+    return parse_webhook(spec, _allowed_networks(services().settings.webhook_allowed_networks)).to_public()
 
 
-def submit(job: Job, data: bytes, pinned_version: int | None, wait_s: float) -> Submitted:
+@functools.cache
+def _allowed_networks(text: str) -> tuple[Network, ...]:
+    """``INFERQ_WEBHOOK_ALLOWED_NETWORKS`` parsed once per process."""
+    return tuple(parse_networks(text))
+
+
+def submit(job: Job, body_digest: bytes, pinned_version: int | None, wait_s: float) -> Submitted:
     """Idempotency, then rate limit, then queue (waiting up to ``wait_s`` for the job to end)."""
     svc = services()
     key = request.headers.get("Idempotency-Key")
     if key is not None:
         webhook_headers = {k: v for k, v in request.headers.items() if k.lower().startswith("inferq-webhook")}
-        fingerprint = idempotency.request_hash(job.model, pinned_version, data, webhook_headers)
+        fingerprint = idempotency.request_hash(job.model, pinned_version, body_digest, webhook_headers)
         earlier = idempotency.claim(svc.redis, key, job.owner, job.id, fingerprint, svc.settings.job_ttl_s)
         if earlier is not None:
             return Submitted(require_job(earlier), replayed=True)

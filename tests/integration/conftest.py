@@ -34,6 +34,8 @@ def stack(tmp_path_factory):
         "INFERQ_RELOAD_SETTLE_S": "0.5",
         "INFERQ_RETIRE_GRACE_S": "3",
         "INFERQ_MAX_BODY_BYTES": str(1024 * 1024),
+        # Low enough that a body under the 1 MiB limit can hold more values (the catalogue's case).
+        "INFERQ_MAX_JSON_VALUES": "200000",
         # Webhook receivers in tests live on loopback, and retries are compressed.
         "INFERQ_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "INFERQ_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",

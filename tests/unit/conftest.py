@@ -24,7 +24,8 @@ def redis_client():
 
 @pytest.fixture
 def settings():
-    return Settings(max_body_bytes=64 * 1024, max_instances=16, max_elements=16 * 64, wait_cap_s=2.0)
+    return Settings(max_body_bytes=64 * 1024, max_instances=16, max_elements=16 * 64, max_json_values=25_000,
+                    wait_cap_s=2.0)
 
 
 @pytest.fixture

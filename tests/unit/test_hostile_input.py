@@ -48,6 +48,48 @@ def test_gunicorns_own_error_pages_are_problem_json():
     assert b'"status":431' in body and b"<html" not in raw
 
 
+def test_gunicorns_501_for_an_unknown_transfer_coding_is_answered_400():
+    import socket
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        gunicorn_errors.write_problem(ours, 501, "Not Implemented", "Unsupported transfer coding: 'gzip'")
+        sent = theirs.recv(65536)
+    assert sent.startswith(b"HTTP/1.1 400 ") and b'"status":400' in sent and b"gzip" in sent
+
+
+def test_a_big_body_waits_for_a_turn_and_is_answered_503_when_none_comes(monkeypatch):
+    from shared.errors import Unavailable
+    from web import body_turns
+
+    monkeypatch.setattr(body_turns, "TURN_WAIT_S", 0.05)
+    turns = body_turns.BodyTurns(1)
+    with turns.turn(None):  # unknown size counts as big
+        with turns.turn(100):  # a small body never waits
+            pass
+        with pytest.raises(Unavailable) as refused:
+            with turns.turn(body_turns.HEAVY_BODY_BYTES + 1):
+                pass
+    assert refused.value.retry_after == 1
+    with turns.turn(body_turns.HEAVY_BODY_BYTES + 1):  # the turn was given back
+        pass
+
+
+def test_a_json_body_with_more_values_than_the_budget_is_413_before_parsing(client, monkeypatch):
+    import types
+
+    import orjson
+
+    from web import body
+
+    parsed = []
+    monkeypatch.setattr(body, "orjson", types.SimpleNamespace(
+        loads=lambda data: parsed.append(data), JSONDecodeError=orjson.JSONDecodeError))
+    response = client.post("/v1/models/digits/jobs", data=b'{"instances": [' + b"[]," * 13_000 + b"[]]}",
+                           headers={"Content-Type": "application/json"})
+    assert "JSON values" in assert_problem(response, 413)["detail"] and parsed == []
+
+
 def npy_header(shape: str, dtype: str = "<f4") -> bytes:
     """A version 1.0 .npy header claiming ``shape``, with no data behind it."""
     text = f"{{'descr': '{dtype}', 'fortran_order': False, 'shape': {shape}, }}"

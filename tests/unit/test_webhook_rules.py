@@ -5,11 +5,11 @@ import pytest
 import standardwebhooks
 
 from shared.errors import InvalidInput
+from shared.ssrf import DeniedDestination, denial_reason, parse_networks, resolve_allowed
 from shared.webhooks import parse_webhook, webhook_id
 from workers.webhooks import signing
 from workers.webhooks.delivery import backoff_s, classify
 from workers.webhooks.http import AttemptResult
-from workers.webhooks.ssrf import DeniedDestination, denial_reason, parse_networks, resolve_allowed
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "gopher://x/", "ftp://example.com/", "http:///path",
@@ -19,6 +19,21 @@ from workers.webhooks.ssrf import DeniedDestination, denial_reason, parse_networ
 def test_unsafe_or_malformed_urls_are_refused_at_submit(url):
     with pytest.raises(InvalidInput):
         parse_webhook({"url": url})
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/", "http://10.0.0.1/", "http://[::1]:8080/",
+                                 "http://[::ffff:10.0.0.1]/", "http://2130706433/", "http://0x7f.1/", "http://0/"])
+def test_a_host_written_as_a_denied_address_is_refused_at_submit(url):
+    with pytest.raises(InvalidInput, match="denied address"):
+        parse_webhook({"url": url})
+
+
+def test_an_allowed_network_or_a_name_passes_at_submit_and_is_checked_again_at_send():
+    loopback = parse_networks("127.0.0.0/8")
+    assert parse_webhook({"url": "http://127.0.0.1:9/hook"}, loopback).url == "http://127.0.0.1:9/hook"
+    assert parse_webhook({"url": "http://localhost:9/hook"}).url == "http://localhost:9/hook"
+    with pytest.raises(DeniedDestination):
+        resolve_allowed("localhost", 9)
 
 
 def test_events_default_to_completed_and_must_be_known():

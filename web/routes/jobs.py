@@ -25,9 +25,9 @@ def submit_pinned(model: str, version: int):
 
 
 def _submit(model: str, version: int | None):
-    job, data = submission.build_job(model, submission.served_signature(model, version))
+    job, body_digest = submission.build_job(model, submission.served_signature(model, version))
     wait_s = prefer_wait(request.headers.get("Prefer"), services().settings.wait_cap_s)
-    submitted = submission.submit(job, data, version, wait_s)
+    submitted = submission.submit(job, body_digest, version, wait_s)
     response = _job_response(submitted.job, created=True)
     if submitted.replayed:
         response.headers["Idempotent-Replayed"] = "true"

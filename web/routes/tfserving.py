@@ -51,14 +51,17 @@ def _predict(model: str, signature: ModelSignature):
     svc = services()
     if request.mimetype not in TF_SERVING_MIMETYPES:
         require_type(request, (JSON_MIMETYPE,))
-    data = read_bytes(request, svc.settings.max_body_bytes)
-    body = submission.json_body(data, PREDICT_VALIDATOR)
-    job = submission.new_job(model, signature, submission.json_inputs(body, signature, data))
+    with svc.body_turns.turn(request.content_length):
+        data = read_bytes(request, svc.settings.max_body_bytes)
+        body = submission.json_body(data, PREDICT_VALIDATOR)
+        job = submission.new_job(model, signature, submission.json_inputs(body, signature, data))
+        rows = "instances" in body
+        del data, body  # only the job's compact input outlives the turn
     submission.check_rate(job)
     done = submission.queue_and_wait(job, svc.settings.predict_timeout_s)
     job_access.raise_unless_succeeded(done, svc.settings.predict_timeout_s)
     headers = {"Inferq-Job-Id": job.id, "Inferq-Model-Version": done.model_version}
-    if "instances" in body:
+    if rows:
         payload = b'{"predictions":' + (done.predictions_json or b"null") + b"}"
     else:
         payload = orjson.dumps({"outputs": _columns(orjson.loads(done.predictions_json or b"null"))})

@@ -19,11 +19,11 @@ from shared.job_store import JobStore
 from shared.jobs import latency_bucket, rfc3339
 from shared.outbox import Delivery, Outbox
 from shared.settings import Settings
+from shared.ssrf import parse_networks
 from shared.webhooks import DeliveryOutcome, WebhookEvent
 from workers.webhooks import signing
 from workers.webhooks.http import AttemptResult, post
 from workers.webhooks.spans import attempt_span
-from workers.webhooks.ssrf import parse_networks
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import certifi
 import urllib3
 
-from workers.webhooks.ssrf import DeniedDestination, Network, resolve_allowed, system_resolver
+from shared.ssrf import DeniedDestination, Network, resolve_allowed, system_resolver
 
 MAX_RESPONSE_BYTES = 64 * 1024
 """How much of a receiver's answer is read (and then discarded)."""

@@ -5,10 +5,14 @@ Any resolved address that is not globally routable is refused (loopback, RFC 191
 link-local including 169.254.169.254, unique-local IPv6, multicast, unspecified, reserved,
 shared CGNAT space), as is any IPv6 form that embeds one (IPv4-mapped, 6to4, Teredo),
 unless it falls inside ``INFERQ_WEBHOOK_ALLOWED_NETWORKS``.
+
+The API applies the same rule at submit time to a host written as an address, so
+``http://169.254.169.254/`` is a 422 at once rather than a dead webhook a day later.
 """
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Iterable
 
@@ -52,10 +56,28 @@ def denial_reason(address: IPAddress, allowed: Iterable[Network] = ()) -> str | 
     return None
 
 
+NUMERIC_HOST = re.compile(r"[0-9a-fA-FxX.]*[0-9][0-9a-fA-FxX.]*")
+"""Hosts a resolver may read as an IPv4 address in a legacy form (``2130706433``, ``0x7f.1``)."""
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The address a URL's host spells out, in any form a resolver accepts, or None for a name."""
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        pass
+    if NUMERIC_HOST.fullmatch(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
 def system_resolver(host: str, port: int) -> list[str]:
     """Every address the system resolver gives for ``host``."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({info[4][0] for info in infos})
+    return sorted({str(info[4][0]) for info in infos})
 
 
 def resolve_allowed(host: str, port: int, allowed: Iterable[Network] = (),
