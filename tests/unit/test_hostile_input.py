@@ -67,9 +67,8 @@ def test_a_big_body_waits_for_a_turn_and_is_answered_503_when_none_comes(monkeyp
     with turns.turn(None):  # unknown size counts as big
         with turns.turn(100):  # a small body never waits
             pass
-        with pytest.raises(Unavailable) as refused:
-            with turns.turn(body_turns.HEAVY_BODY_BYTES + 1):
-                pass
+        with pytest.raises(Unavailable) as refused, turns.turn(body_turns.HEAVY_BODY_BYTES + 1):
+            pass
     assert refused.value.retry_after == 1
     with turns.turn(body_turns.HEAVY_BODY_BYTES + 1):  # the turn was given back
         pass
