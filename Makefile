@@ -77,6 +77,7 @@ bench: $(STAMP_BENCH) models/digits/1/model.keras
 	$(PY) -m bench.autoscale
 	$(PY) -m bench.protocols
 	$(PY) -m bench.tracing
+	$(PY) -m bench.cost
 
 comma := ,
 

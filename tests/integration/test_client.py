@@ -14,6 +14,7 @@ import requests
 
 from inferq_client import AsyncClient, Client, Conflict, JobFailed, NotFound, ValidationError, WaitTimeout
 from tests.integration.helpers import submit as http_submit
+from tests.integration.helpers import wait_until
 
 
 @pytest.fixture
@@ -90,6 +91,8 @@ def test_map_keeps_order_and_survives_a_503_in_the_middle(stack, client, digits)
     outage.start()
     results = list(client.map("digits", images, batch_size=64, concurrency=4, progress=False))
     outage.join()
+    # Redis answers LOADING while it replays its AOF; later tests want it serving again.
+    wait_until(lambda: requests.get(stack.url + "/readyz", timeout=5).status_code == 200, 60, "Redis back")
     assert len(results) == 5000
     np.testing.assert_allclose(results[:64], expected_first, rtol=1e-5)
     predicted = np.argmax(np.asarray(results), axis=1)

@@ -141,14 +141,21 @@ def test_unsafe_webhook_urls_are_422_at_submit(stack, http, url):
     assert_problem(response, 422)
 
 
-def test_a_destination_outside_the_allowed_networks_is_denied_and_logged(stack, http):
-    # ::1 is loopback but not in the tests' allowed 127.0.0.0/8: the guard refuses it before connecting.
-    job_id = submit_with_hook(http, stack, "http://[::1]:9/hook")
+def test_a_denied_address_written_out_is_refused_at_submit(stack, http):
+    # ::1 is loopback but not in the tests' allowed 127.0.0.0/8.
+    response = http.post(f"{stack.url}/v1/models/digits/jobs",
+                         json={"instances": [DIGIT], "webhook": {"url": "http://[::1]:9/hook"}})
+    assert "::1 is loopback" in assert_problem(response, 422)["detail"]
+
+
+def test_a_name_is_checked_at_send_time_and_a_refusal_is_logged(stack, http):
+    # A name is only resolved when the webhook is sent; .invalid never resolves (RFC 6761).
+    job_id = submit_with_hook(http, stack, "http://hook.inferq.invalid:9/hook")
     deadline = time.monotonic() + 30
     while not deliveries(http, stack, job_id) and time.monotonic() < deadline:
         time.sleep(0.2)
     [entry] = deliveries(http, stack, job_id)
-    assert entry["outcome"] == "denied" and "loopback" in entry["error"]
+    assert entry["outcome"] == "denied" and "cannot resolve" in entry["error"]
 
 
 def test_webhook_outcomes_appear_in_metrics(stack, http, receiver):

@@ -1,0 +1,192 @@
+"""Where a job's CPU goes: microseconds per finished job for each process of the stack.
+
+    .venv/bin/python -m bench.cost [--duration 5] [--rounds 3] [--save-baseline]
+
+One stack serving the demo digits model (as ``make run`` starts it) takes three closed-loop
+loads from ``bench.loadgen`` (submit with ``Prefer: wait``, then long-poll until the job
+ends), round after round: one single-instance job in flight, 32 in flight, and 100-instance
+jobs 8 in flight. Around every run the CPU time (user + system, from /proc) of each process
+under the launcher is read and grouped by role (nginx, gunicorn/Flask, Redis, the inference
+worker, the webhook worker, supervisord and the launcher), the load generator's own CPU is
+read from this process's children, and jobs are counted in the stack's own metrics.
+
+On two shared cores the jobs/s of one configuration swings by tens of percent between runs;
+CPU per job barely moves, and on a CPU-bound machine capacity is its inverse. So this is the
+breakdown that says which goal is reachable and which process to work on.
+
+``--save-baseline`` keeps the figures in ``bench/cost-baseline.json``; later runs print each
+role's ratio to it, which is how a change to the hot path shows what it saved.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import shutil
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import orjson
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import sections  # noqa: E402
+from bench.measure import WORK, loadgen, log  # noqa: E402
+from shared import keys  # noqa: E402
+from tests.integration.stack import copy_demo_model, start_stack, stop_stack  # noqa: E402
+
+START, END = "<!-- cost:start -->", "<!-- cost:end -->"
+BASELINE = ROOT / "bench" / "cost-baseline.json"
+LOADS = (("1 job in flight", 1, 1), ("32 jobs in flight", 1, 32), ("100-instance jobs, 8 in flight", 100, 8))
+"""(name, instances per job, jobs in flight)."""
+ROLES = ("nginx", "gunicorn/Flask", "Redis", "inference worker", "webhook worker", "supervisord/launcher",
+         "load generator")
+
+
+def kept_section(results_md: Path) -> str:
+    """This section of an existing RESULTS.md, markers included ('' if none)."""
+    return sections.kept(results_md, START, END)
+
+
+def role_of(command: str) -> str:
+    """The role of a process of the stack, from its command line."""
+    for needle, role in (("nginx", "nginx"), ("gunicorn", "gunicorn/Flask"), ("redis-server", "Redis"),
+                         ("valkey", "Redis"), ("workers.webhooks", "webhook worker"),
+                         ("workers.inference", "inference worker"), ("celery", "inference worker")):
+        if needle in command:
+            return role
+    return "supervisord/launcher"
+
+
+def cpu_by_role(root: int) -> dict[str, float]:
+    """CPU seconds (user + system) spent so far by every process under ``root``, by role."""
+    children: dict[int, list[int]] = defaultdict(list)
+    ticks: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # the process ended meanwhile
+            continue
+        children[int(fields[1])].append(int(entry.name))
+        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    totals: dict[str, float] = defaultdict(float)
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        totals[role_of(commands.get(pid, ""))] += ticks.get(pid, 0) / os.sysconf("SC_CLK_TCK")
+        todo.extend(children[pid])
+    return totals
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def finished_jobs(client: redis.Redis) -> int:
+    return sum(int(count) for count in client.hvals(keys.METRICS_FINISHED))
+
+
+def run_once(stack, client: redis.Redis, payload: Path, instances: int, in_flight: int, duration: float) -> dict:
+    """One load run: its loadgen figures and each role's CPU microseconds per finished job."""
+    before, loadgen_before, jobs = cpu_by_role(stack.process.pid), children_cpu_s(), finished_jobs(client)
+    result = loadgen(stack.url, "inferq", "digits", payload, instances, in_flight, duration)
+    after, jobs = cpu_by_role(stack.process.pid), max(finished_jobs(client) - jobs, 1)
+    spent = {role: after.get(role, 0.0) - before.get(role, 0.0) for role in ROLES}
+    spent["load generator"] = children_cpu_s() - loadgen_before
+    return {**result, "us_per_job": {role: seconds * 1e6 / jobs for role, seconds in spent.items()}}
+
+
+def payload_of(instances: int) -> Path:
+    from sklearn.datasets import load_digits
+
+    path = WORK / f"cost-digits-x{instances}.json"
+    images = load_digits().images
+    path.write_bytes(orjson.dumps({"instances": images[:instances].astype(int).tolist()}))
+    return path
+
+
+def measure(duration: float, rounds: int) -> list[dict]:
+    base = WORK / "stack-cost"
+    shutil.rmtree(base, ignore_errors=True)
+    copy_demo_model(base / "models")
+    stack = start_stack(base, base / "models", {"digits"}, {"INFERQ_AUTOSCALE": "false"})
+    runs: dict[str, list[dict]] = {name: [] for name, _, _ in LOADS}
+    try:
+        client = redis.Redis.from_url(stack.redis_url())
+        payloads = {instances: payload_of(instances) for _, instances, _ in LOADS}
+        for number in range(rounds):
+            log(f"round {number + 1} of {rounds}")
+            for name, instances, in_flight in LOADS:
+                runs[name].append(run_once(stack, client, payloads[instances], instances, in_flight, duration))
+    finally:
+        stop_stack(stack)
+    return [summary(name, instances, in_flight, runs[name]) for name, instances, in_flight in LOADS]
+
+
+def summary(name: str, instances: int, in_flight: int, runs: list[dict]) -> dict:
+    """Medians over the rounds: jobs/s, latency and each role's CPU per job."""
+    us = {role: statistics.median(r["us_per_job"][role] for r in runs) for role in ROLES}
+    return {"load": name, "instances": instances, "in_flight": in_flight,
+            "jobs_per_s": statistics.median(r["jobs_per_s"] for r in runs),
+            "p50_ms": statistics.median(r["p50_ms"] or 0 for r in runs), "us_per_job": us,
+            "total_us": sum(v for role, v in us.items() if role != "load generator")}
+
+
+def render(rows: list[dict], baseline: dict | None, command: str) -> str:
+    lines = [START, "## Where a job's CPU goes", "",
+             f"Produced by `{command}` on {time.strftime('%Y-%m-%d')} ({platform.machine()}, {os.cpu_count()} CPUs): "
+             "CPU microseconds (user + system) each process of the stack spent per finished job, medians over the "
+             "rounds; *stack* sums every role but the load generator. A stack that spends *S* µs per job tops out "
+             f"near {os.cpu_count()} × 10⁶ / (*S* + load generator) jobs/s on this machine."]
+    if baseline:
+        lines.append(f"*vs before* is the stack's CPU per job over the baseline's ({baseline['label']}): below 1 is cheaper.")
+    header = "| load | jobs/s | p50 ms | " + " | ".join(ROLES) + " | stack µs/job | ceiling jobs/s |" \
+        + (" vs before |" if baseline else "")
+    lines += ["", header, "|" + "---|" * (header.count("|") - 1)]
+    before = {row["load"]: row for row in (baseline or {}).get("rows", [])}
+    for row in rows:
+        ceiling = (os.cpu_count() or 1) * 1e6 / (row["total_us"] + row["us_per_job"]["load generator"])
+        cells = " | ".join(f"{row['us_per_job'][role]:.0f}" for role in ROLES)
+        line = f"| {row['load']} | {row['jobs_per_s']:.0f} | {row['p50_ms']:.1f} | {cells} | {row['total_us']:.0f} | {ceiling:.0f} |"
+        if baseline and row["load"] in before:
+            line += f" {row['total_us'] / before[row['load']]['total_us']:.2f}x |"
+        lines.append(line)
+    if baseline:
+        lines += ["", f"Baseline ({baseline['label']}):", "", "| load | " + " | ".join(ROLES) + " | stack µs/job |",
+                  "|" + "---|" * (len(ROLES) + 2)]
+        lines += [f"| {row['load']} | " + " | ".join(f"{row['us_per_job'][role]:.0f}" for role in ROLES)
+                  + f" | {row['total_us']:.0f} |" for row in baseline["rows"]]
+    return "\n".join([*lines, END]) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds measured per run")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each load")
+    parser.add_argument("--save-baseline", metavar="LABEL", help="keep these figures as the baseline, named LABEL")
+    args = parser.parse_args()
+    command = f".venv/bin/python -m bench.cost --duration {args.duration:g} --rounds {args.rounds}"
+    WORK.mkdir(parents=True, exist_ok=True)
+    rows = measure(args.duration, max(1, args.rounds))
+    if args.save_baseline:
+        BASELINE.write_text(orjson.dumps({"label": args.save_baseline, "rows": rows}, option=orjson.OPT_INDENT_2).decode())
+    baseline = orjson.loads(BASELINE.read_bytes()) if BASELINE.exists() and not args.save_baseline else None
+    section = render(rows, baseline, command)
+    sections.replace(ROOT / "bench" / "RESULTS.md", section, START, END)
+    print(section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
