@@ -1,6 +1,6 @@
 """Where a job's CPU goes: microseconds per finished job for each process of the stack.
 
-    .venv/bin/python -m bench.cost [--duration 5] [--rounds 3] [--save-baseline]
+    .venv/bin/python -m bench.cost [--duration 5] [--rounds 3] [--against COMMIT]
 
 One stack serving the demo digits model (as ``make run`` starts it) takes three closed-loop
 loads from ``bench.loadgen`` (submit with ``Prefer: wait``, then long-poll until the job
@@ -14,8 +14,10 @@ On two shared cores the jobs/s of one configuration swings by tens of percent be
 CPU per job barely moves, and on a CPU-bound machine capacity is its inverse. So this is the
 breakdown that says which goal is reachable and which process to work on.
 
-``--save-baseline`` keeps the figures in ``bench/cost-baseline.json``; later runs print each
-role's ratio to it, which is how a change to the hot path shows what it saved.
+``--against COMMIT`` (by default the last commit before the per-job cost work) checks that
+commit out under bench/.work and runs its stack beside this one, each taking every load in
+turn: a change to the hot path is judged by ratios measured in one run, never against
+figures from another day.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import platform
 import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -42,7 +45,8 @@ from shared import keys  # noqa: E402
 from tests.integration.stack import copy_demo_model, start_stack, stop_stack  # noqa: E402
 
 START, END = "<!-- cost:start -->", "<!-- cost:end -->"
-BASELINE = ROOT / "bench" / "cost-baseline.json"
+BEFORE = "ee40646"
+"""The last commit before the per-job cost work; ``make bench`` runs its stack beside this one."""
 LOADS = (("1 job in flight", 1, 1), ("32 jobs in flight", 1, 32), ("100-instance jobs, 8 in flight", 100, 8))
 """(name, instances per job, jobs in flight)."""
 ROLES = ("nginx", "gunicorn/Flask", "Redis", "inference worker", "webhook worker", "supervisord/launcher",
@@ -116,22 +120,44 @@ def payload_of(instances: int) -> Path:
     return path
 
 
-def measure(duration: float, rounds: int) -> list[dict]:
-    base = WORK / "stack-cost"
-    shutil.rmtree(base, ignore_errors=True)
-    copy_demo_model(base / "models")
-    stack = start_stack(base, base / "models", {"digits"}, {"INFERQ_AUTOSCALE": "false"})
-    runs: dict[str, list[dict]] = {name: [] for name, _, _ in LOADS}
+def measure(duration: float, rounds: int, against: str | None) -> dict[str, list[dict]]:
+    """This checkout's stack, and with ``against`` that commit's beside it, loaded in turn."""
+    codes = {"this checkout": ROOT}
+    if against:
+        codes[f"commit {against}"] = worktree(against)
+    stacks, runs = {}, {label: {name: [] for name, _, _ in LOADS} for label in codes}
     try:
-        client = redis.Redis.from_url(stack.redis_url())
+        for number, (label, code) in enumerate(codes.items()):
+            base = WORK / f"stack-cost-{number}"
+            shutil.rmtree(base, ignore_errors=True)
+            copy_demo_model(base / "models")
+            stacks[label] = start_stack(base, base / "models", {"digits"}, {"INFERQ_AUTOSCALE": "false"}, code=code)
+        clients = {label: redis.Redis.from_url(stack.redis_url()) for label, stack in stacks.items()}
         payloads = {instances: payload_of(instances) for _, instances, _ in LOADS}
+        labels = list(codes)
         for number in range(rounds):
             log(f"round {number + 1} of {rounds}")
             for name, instances, in_flight in LOADS:
-                runs[name].append(run_once(stack, client, payloads[instances], instances, in_flight, duration))
+                for label in labels[number % len(labels):] + labels[:number % len(labels)]:  # each goes first in turn
+                    runs[label][name].append(run_once(stacks[label], clients[label], payloads[instances],
+                                                      instances, in_flight, duration))
     finally:
-        stop_stack(stack)
-    return [summary(name, instances, in_flight, runs[name]) for name, instances, in_flight in LOADS]
+        for stack in stacks.values():
+            stop_stack(stack)
+        if against:
+            subprocess.run(["git", "worktree", "remove", "--force", str(codes[f"commit {against}"])], cwd=ROOT)
+    return {label: [summary(name, instances, in_flight, by_load[name]) for name, instances, in_flight in LOADS]
+            for label, by_load in runs.items()}
+
+
+def worktree(commit: str) -> Path:
+    """A checkout of ``commit`` under bench/.work, for its stack to run beside this one."""
+    path = WORK / f"code-{commit}"
+    if path.exists():
+        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT)
+    subprocess.run(["git", "worktree", "add", "--detach", str(path), commit], cwd=ROOT, check=True,
+                   capture_output=True)
+    return path
 
 
 def summary(name: str, instances: int, in_flight: int, runs: list[dict]) -> dict:
@@ -143,30 +169,29 @@ def summary(name: str, instances: int, in_flight: int, runs: list[dict]) -> dict
             "total_us": sum(v for role, v in us.items() if role != "load generator")}
 
 
-def render(rows: list[dict], baseline: dict | None, command: str) -> str:
+def render(results: dict[str, list[dict]], command: str) -> str:
+    labels = list(results)
     lines = [START, "## Where a job's CPU goes", "",
              f"Produced by `{command}` on {time.strftime('%Y-%m-%d')} ({platform.machine()}, {os.cpu_count()} CPUs): "
              "CPU microseconds (user + system) each process of the stack spent per finished job, medians over the "
-             "rounds; *stack* sums every role but the load generator. A stack that spends *S* µs per job tops out "
-             f"near {os.cpu_count()} × 10⁶ / (*S* + load generator) jobs/s on this machine."]
-    if baseline:
-        lines.append(f"*vs before* is the stack's CPU per job over the baseline's ({baseline['label']}): below 1 is cheaper.")
-    header = "| load | jobs/s | p50 ms | " + " | ".join(ROLES) + " | stack µs/job | ceiling jobs/s |" \
-        + (" vs before |" if baseline else "")
+             "rounds; *stack* sums every role but the load generator, and *ceiling* is the jobs/s at which stack and "
+             f"load generator together would fill all {os.cpu_count()} cores."]
+    if len(labels) > 1:
+        lines.append(f"Both stacks ran side by side and took each load in turn; *vs {labels[1]}* is this checkout's "
+                     "stack µs/job over that commit's, measured in the same run (below 1 is cheaper).")
+    header = "| code | load | jobs/s | p50 ms | " + " | ".join(ROLES) + " | stack µs/job | ceiling jobs/s |"
     lines += ["", header, "|" + "---|" * (header.count("|") - 1)]
-    before = {row["load"]: row for row in (baseline or {}).get("rows", [])}
-    for row in rows:
-        ceiling = (os.cpu_count() or 1) * 1e6 / (row["total_us"] + row["us_per_job"]["load generator"])
-        cells = " | ".join(f"{row['us_per_job'][role]:.0f}" for role in ROLES)
-        line = f"| {row['load']} | {row['jobs_per_s']:.0f} | {row['p50_ms']:.1f} | {cells} | {row['total_us']:.0f} | {ceiling:.0f} |"
-        if baseline and row["load"] in before:
-            line += f" {row['total_us'] / before[row['load']]['total_us']:.2f}x |"
-        lines.append(line)
-    if baseline:
-        lines += ["", f"Baseline ({baseline['label']}):", "", "| load | " + " | ".join(ROLES) + " | stack µs/job |",
-                  "|" + "---|" * (len(ROLES) + 2)]
-        lines += [f"| {row['load']} | " + " | ".join(f"{row['us_per_job'][role]:.0f}" for role in ROLES)
-                  + f" | {row['total_us']:.0f} |" for row in baseline["rows"]]
+    for label in labels:
+        for row in results[label]:
+            ceiling = (os.cpu_count() or 1) * 1e6 / (row["total_us"] + row["us_per_job"]["load generator"])
+            cells = " | ".join(f"{row['us_per_job'][role]:.0f}" for role in ROLES)
+            lines.append(f"| {label} | {row['load']} | {row['jobs_per_s']:.0f} | {row['p50_ms']:.1f} | {cells} | "
+                         f"{row['total_us']:.0f} | {ceiling:.0f} |")
+    if len(labels) > 1:
+        lines += ["", f"| load | stack µs/job vs {labels[1]} | jobs/s vs {labels[1]} |", "|---|---|---|"]
+        for now, then in zip(results[labels[0]], results[labels[1]], strict=True):
+            lines.append(f"| {now['load']} | {now['total_us'] / then['total_us']:.2f}x | "
+                         f"{now['jobs_per_s'] / then['jobs_per_s']:.2f}x |")
     return "\n".join([*lines, END]) + "\n"
 
 
@@ -174,15 +199,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds measured per run")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each load")
-    parser.add_argument("--save-baseline", metavar="LABEL", help="keep these figures as the baseline, named LABEL")
+    parser.add_argument("--against", metavar="COMMIT", default=BEFORE,
+                        help="also run this commit's stack beside this checkout's ('' for none)")
     args = parser.parse_args()
-    command = f".venv/bin/python -m bench.cost --duration {args.duration:g} --rounds {args.rounds}"
+    command = f"make bench (.venv/bin/python -m bench.cost --duration {args.duration:g} --rounds {args.rounds}" \
+              f"{f' --against {args.against}' if args.against else ''})"
     WORK.mkdir(parents=True, exist_ok=True)
-    rows = measure(args.duration, max(1, args.rounds))
-    if args.save_baseline:
-        BASELINE.write_text(orjson.dumps({"label": args.save_baseline, "rows": rows}, option=orjson.OPT_INDENT_2).decode())
-    baseline = orjson.loads(BASELINE.read_bytes()) if BASELINE.exists() and not args.save_baseline else None
-    section = render(rows, baseline, command)
+    results = measure(args.duration, max(1, args.rounds), args.against or None)
+    (WORK / "cost.json").write_text(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
+    section = render(results, command)
     sections.replace(ROOT / "bench" / "RESULTS.md", section, START, END)
     print(section)
     return 0

@@ -48,8 +48,8 @@ class JobStore:
     def __init__(self, redis, ttl_s: int):
         self.redis = redis
         self.ttl_s = ttl_s
-        self._start = redis.register_script(lua.script("start"))
-        self._finish = redis.register_script(lua.script("finish"))
+        self._start = lua.LuaScript(redis, "start")
+        self._finish = lua.LuaScript(redis, "finish")
 
     @staticmethod
     def new_record(job: Job) -> dict:

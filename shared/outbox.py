@@ -68,7 +68,7 @@ class Outbox:
     def __init__(self, redis, ttl_s: int):
         self.redis = redis
         self.ttl_s = ttl_s
-        self._queue = redis.register_script(lua.script("queue_delivery"))
+        self._queue = lua.LuaScript(redis, "queue_delivery")
 
     def queue(self, delivery: Delivery, scheduled: str = "", pipeline=None, now: float | None = None):
         """Queue ``delivery`` now. With ``scheduled``, only if this call takes that entry off

@@ -25,7 +25,7 @@ class JobQueue:
         self.redis = redis
         self.store = store
         self.max_queued_per_model = max(0, max_queued_per_model)
-        self._submit = redis.register_script(lua.script("submit"))
+        self._submit = lua.LuaScript(redis, "submit")
 
     def submit(self, job: Job) -> None:
         """Store ``job`` and LPUSH its predict message; either both happen or neither.

@@ -82,6 +82,26 @@ def named_inputs(body: dict, signature: ModelSignature, max_instances: int, max_
     return columns[names[0]] if len(names) == 1 else columns
 
 
+def plain_rows_array(body: dict, signature: ModelSignature, max_instances: int, max_elements: int):
+    """The common case at numpy speed: rows of numbers for a single-input model that numpy can
+    vouch for whole, as one array in the input's dtype; None sends the body through
+    ``named_inputs``, which walks it and names whatever is wrong."""
+    instances = body.get("instances")
+    if len(signature.inputs) != 1 or not isinstance(instances, list) or not 1 <= len(instances) <= max_instances:
+        return None
+    if isinstance(instances[0], dict):
+        return None
+    spec = signature.inputs[0]
+    try:
+        array = np.asarray(instances)
+    except (ValueError, OverflowError, TypeError):
+        return None
+    fits = (array.dtype.kind in "iuf" and array.ndim == len(spec.instance_shape) + 1
+            and shape_matches(array.shape[1:], spec.instance_shape) and array.size <= max_elements
+            and _within_dtype(array, spec.dtype))
+    return array.astype(spec.dtype) if fits else None
+
+
 def _rows_to_columns(instances: list, names: list[str], model: str):
     if not instances or not isinstance(instances[0], dict):
         if len(names) > 1:

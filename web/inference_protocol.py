@@ -8,11 +8,9 @@ awaited up to ``INFERQ_PREDICT_TIMEOUT_S`` as ``:predict`` is. ``Prefer: respond
 from __future__ import annotations
 
 import dataclasses
-import io
 import re
 from dataclasses import dataclass
 
-import numpy as np
 import orjson
 from flask import request
 
@@ -112,10 +110,8 @@ def _job_for(parsed: oip.InferRequest, model: str, signature: ModelSignature) ->
     if len(signature.inputs) == 1:
         array = parsed.inputs[0].array
         validate_array(array, signature, settings.max_instances, settings.max_elements)
-        buffer = io.BytesIO()
-        np.save(buffer, array, allow_pickle=False)
         job = submission.new_job(model, signature)
-        job.input_npy = buffer.getvalue()
+        job.input_npy = submission.npy_bytes(array)
         return job
     columns = {tensor.name: tensor.array.tolist() for tensor in parsed.inputs}
     stored = named_inputs({"inputs": columns}, signature, settings.max_instances, settings.max_elements,

@@ -60,8 +60,10 @@ SERVER_CHOICES = ("INFERQ_NGINX", "INFERQ_REDIS_SERVER")
 """Settings a test run passes on to its stacks: which nginx and Redis binaries they start."""
 
 
-def start_stack(base: Path, models_dir: Path, expect_models: set[str], extra_env: dict | None = None) -> Stack:
-    """Launch launcher/stack.py and wait until every expected model is published."""
+def start_stack(base: Path, models_dir: Path, expect_models: set[str], extra_env: dict | None = None,
+                code: Path = ROOT) -> Stack:
+    """Launch launcher/stack.py (from the checkout at ``code``: benchmarks compare two commits)
+    and wait until every expected model is published."""
     port, web_port, redis_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("INFERQ_") or k in SERVER_CHOICES}
     env.update({
@@ -78,7 +80,7 @@ def start_stack(base: Path, models_dir: Path, expect_models: set[str], extra_env
     })
     env.update(extra_env or {})
     log_path = base / "stack.log"
-    process = subprocess.Popen([sys.executable, "-m", "launcher"], cwd=ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "launcher"], cwd=code, env=env,
                                stdout=log_path.open("w"), stderr=subprocess.STDOUT)
     stack = Stack(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{web_port}", base / "data", models_dir,
                   env, process, log_path)

@@ -176,3 +176,13 @@ def test_any_v2_infer_body_is_a_job_or_a_problem(client, redis_client, body):
     response = client.post("/v2/models/digits/infer", data=body,
                            headers={"Content-Type": "application/json", "Prefer": "respond-async"})
     assert_refusal_or_job(response, redis_client, jobs_before)
+
+
+@given(st.dictionaries(st.sampled_from(["instances", "inputs", "webhook", "x"]), json_values, max_size=3))
+@settings(max_examples=300, deadline=None)
+def test_the_plain_rows_shortcut_only_skips_bodies_every_schema_accepts(body):
+    from web.routes.tfserving import PREDICT_VALIDATOR
+    from web.submission import SUBMIT_VALIDATOR, _plain_rows
+
+    if _plain_rows(body):
+        assert SUBMIT_VALIDATOR.is_valid(body) and PREDICT_VALIDATOR.is_valid(body)

@@ -54,7 +54,8 @@ def _predict(model: str, signature: ModelSignature):
     with svc.body_turns.turn(request.content_length):
         data = read_bytes(request, svc.settings.max_body_bytes)
         body = submission.json_body(data, PREDICT_VALIDATOR)
-        job = submission.new_job(model, signature, submission.json_inputs(body, signature, data))
+        job = submission.new_job(model, signature)
+        submission.set_json_input(job, body, signature, data)
         rows = "instances" in body
         del data, body  # only the job's compact input outlives the turn
     submission.check_rate(job)
