@@ -5,6 +5,7 @@ overwrite a final result, and the webhook a transition owes is queued in the sam
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 import time
 from dataclasses import dataclass
@@ -144,6 +145,8 @@ class JobStore:
         latency = max(0.0, now - job.created_at)
         delivery = Delivery(job.id, WebhookEvent.COMPLETED)
         args = {"status": status.value, "now": repr(now), "bucket": latency_bucket(latency),
+                "announcement": _announcement(job, status, now, extra),
+                "started_at": "" if job.started_at is None else repr(job.started_at),
                 "latency": repr(latency), "channel": keys.JOB_FINISHED_CHANNEL, "job_id": job.id,
                 "metric_label": f"{job.model}|{status.value}", "recent_failures": RECENT_FAILURES_KEPT,
                 **(delivery.script_args(now, self.ttl_s) if job.webhook is not None else {})}
@@ -156,6 +159,23 @@ class JobStore:
             client=pipeline if pipeline is not None else self.redis,
         )
         return moved == 1
+
+
+ANNOUNCEMENT_LIMIT = 64 * 1024
+"""Largest finished job announced whole on the job-finished channel; a bigger one is announced
+by id, and its long-polls read it from Redis (every web process receives every announcement)."""
+
+
+def _announcement(job: Job, status: JobStatus, now: float, extra: dict[str, bytes]) -> str:
+    """The job as ``GET /v1/jobs/{id}`` will show it once this step has stored it, so a request
+    waiting on it can answer without reading it back; '' when it is too big to announce."""
+    final = dataclasses.replace(
+        job, status=status, finished_at=now, predictions_json=extra.get("predictions", job.predictions_json),
+        labels_json=extra.get("labels", job.labels_json),
+        error=orjson.loads(extra["error"]) if "error" in extra else job.error,
+        timings=orjson.loads(extra["timings"]) if "timings" in extra else job.timings)
+    public = orjson.dumps(final.to_public())
+    return public.decode() if len(public) <= ANNOUNCEMENT_LIMIT else ""
 
 
 def _start_of(reply) -> Start:

@@ -8,6 +8,8 @@ import re
 import time
 from collections.abc import Callable
 
+import orjson
+
 from shared.errors import Conflict, GatewayTimeout, ModelFailed, NotFound
 from shared.jobs import Job, JobStatus
 from shared.outbox import Delivery
@@ -56,14 +58,17 @@ def is_finished(job_id: str) -> Callable[[], bool]:
     return finished
 
 
-def wait_for_job(job_id: str, wait_s: float) -> Job:
-    """The job once it has ended, or as it is after ``wait_s`` seconds (404 at once for
-    unknown ids and other keys' jobs)."""
+def wait_for_job_json(job_id: str, wait_s: float) -> bytes:
+    """The job's JSON once it has ended, or as it is after ``wait_s`` seconds (404 at once for
+    unknown ids and other keys' jobs). When it ends during the wait, the answer is the finish's
+    own announcement, so a long-poll reads the job from Redis once, not twice."""
     job = require_job(job_id)
     if wait_s <= 0 or job.status.is_terminal():
-        return job
-    services().waiter.wait(job_id, wait_s, is_finished(job_id))
-    return require_job(job_id)
+        return orjson.dumps(job.to_public())
+    waiter = services().waiter
+    with waiter.watching(job_id) as watch:
+        waiter.wait_on(watch, wait_s, is_finished(job_id))
+    return watch.announced or orjson.dumps(require_job(job_id).to_public())
 
 
 def cancel_job(job_id: str) -> Job:

@@ -43,6 +43,7 @@ from web.body import (
 )
 from web.job_access import is_finished, require_job
 from web.services import services
+from web.waiter import Watch
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 """Names a model directory may have; anything else cannot be a served model."""
@@ -60,6 +61,8 @@ class Submitted:
 
     job: Job
     replayed: bool = False
+    announced: bytes | None = None
+    """The ended job's JSON as its finish announced it, when it ended within ``Prefer: wait``."""
 
 
 def served_signature(model: str, version: int | None = None) -> ModelSignature:
@@ -194,7 +197,10 @@ def submit(job: Job, body_digest: bytes, pinned_version: int | None, wait_s: flo
             return Submitted(require_job(earlier), replayed=True)
     try:
         check_rate(job)  # after the idempotency check: a replay is answered even when full
-        return Submitted(queue_and_wait(job, wait_s))
+        watch = queue_and_watch(job, wait_s)
+        if watch is not None and watch.announced is not None:
+            return Submitted(job, announced=watch.announced)
+        return Submitted(job if watch is None else require_job(job.id))
     except Exception:
         if key is not None:
             idempotency.release(svc.redis, key, job.owner)
@@ -208,14 +214,21 @@ def check_rate(job: Job) -> None:
 
 def queue_and_wait(job: Job, wait_s: float) -> Job:
     """Store and queue ``job``; with ``wait_s``, the job as it is once it ended or the wait ran out."""
+    watch = queue_and_watch(job, wait_s)
+    return job if watch is None else require_job(job.id)
+
+
+def queue_and_watch(job: Job, wait_s: float) -> Watch | None:
+    """Store and queue ``job``; with ``wait_s``, wait up to that long for it to end and return
+    the watch, which holds the ended job's JSON when its finish announced it."""
     if not wait_s:
         _enqueue(job)
-        return job
+        return None
     waiter = services().waiter
-    with waiter.watching(job.id) as finished:
+    with waiter.watching(job.id) as watch:
         _enqueue(job)
-        waiter.wait_on(finished, wait_s, is_finished(job.id), check_first=False)
-    return require_job(job.id)
+        waiter.wait_on(watch, wait_s, is_finished(job.id), check_first=False)
+    return watch
 
 
 def _enqueue(job: Job) -> None:

@@ -1,8 +1,10 @@
 """Long-poll support: block a request until its job ends, without polling Redis in a loop.
 
 Each web process holds one pub/sub subscription to the job-finished channel and wakes the
-request threads waiting for that job. A slow re-check guards against missed messages
-(for example while the subscription reconnects).
+request threads waiting for that job. A finish announces the job as ``GET`` would show it
+(``<id>\n<json>``), so the woken request answers without reading it back; a bare ``<id>``
+(a job too big to announce) sends it to Redis as before. A slow re-check guards against
+missed messages (for example while the subscription reconnects).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import redis
 
@@ -24,6 +27,14 @@ SUBSCRIBE_GRACE_S = 1.0
 """How long a first waiter lets the subscription come up before relying on re-checks."""
 
 
+@dataclass(eq=False)
+class Watch:
+    """One request waiting for one job: set when the job ends, with its announced JSON if any."""
+
+    event: threading.Event = field(default_factory=threading.Event)
+    announced: bytes | None = None
+
+
 class CompletionWaiter:
     """Fans one Redis subscription out to any number of waiting request threads."""
 
@@ -31,7 +42,7 @@ class CompletionWaiter:
         self.client = client
         self.channel = channel
         self._lock = threading.Lock()
-        self._events: dict[str, set[threading.Event]] = {}
+        self._watches: dict[str, set[Watch]] = {}
         self._subscribed = threading.Event()
         self._owner_pid: int | None = None
 
@@ -39,31 +50,31 @@ class CompletionWaiter:
         """Block until ``is_done()`` holds or ``timeout_s`` passes; return the final check."""
         if timeout_s <= 0:
             return is_done()
-        with self.watching(job_id) as event:
-            return self.wait_on(event, timeout_s, is_done)
+        with self.watching(job_id) as watch:
+            return self.wait_on(watch, timeout_s, is_done)
 
     @contextmanager
-    def watching(self, job_id: str) -> Iterator[threading.Event]:
-        """An event set when ``job_id`` finishes; register before the job can finish."""
+    def watching(self, job_id: str) -> Iterator[Watch]:
+        """A watch set when ``job_id`` finishes; register before the job can finish."""
         self._ensure_listener()
-        event = threading.Event()
+        watch = Watch()
         with self._lock:
-            self._events.setdefault(job_id, set()).add(event)
+            self._watches.setdefault(job_id, set()).add(watch)
         try:
-            yield event
+            yield watch
         finally:
             with self._lock:
-                waiting = self._events.get(job_id)
+                waiting = self._watches.get(job_id)
                 if waiting is not None:
-                    waiting.discard(event)
+                    waiting.discard(watch)
                     if not waiting:
-                        del self._events[job_id]
+                        del self._watches[job_id]
 
-    def wait_on(self, event: threading.Event, timeout_s: float, is_done: Callable[[], bool],
+    def wait_on(self, watch: Watch, timeout_s: float, is_done: Callable[[], bool],
                 check_first: bool = True) -> bool:
-        """Wait for ``event`` (re-checking ``is_done`` now and then); True once done.
+        """Wait for ``watch`` (re-checking ``is_done`` now and then); True once done.
 
-        ``check_first=False`` skips the first status read when the event was registered
+        ``check_first=False`` skips the first status read when the watch was registered
         before the job was even queued, so no completion can have been missed.
         """
         deadline = time.monotonic() + timeout_s
@@ -75,9 +86,9 @@ class CompletionWaiter:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return is_done()
-            if event.wait(min(remaining, RECHECK_INTERVAL_S)):
+            if watch.event.wait(min(remaining, RECHECK_INTERVAL_S)):
                 return True
-            event.clear()
+            watch.event.clear()
 
     def _ensure_listener(self) -> None:
         with self._lock:
@@ -107,9 +118,10 @@ class CompletionWaiter:
                 self._subscribed.set()
                 if message is None or message["type"] != "message":
                     continue
-                job_id = message["data"].decode()
+                job_id, _, announced = message["data"].partition(b"\n")
                 with self._lock:
-                    for event in self._events.get(job_id, ()):
-                        event.set()
+                    for watch in self._watches.get(job_id.decode(), ()):
+                        watch.announced = announced or None
+                        watch.event.set()
         finally:
             pubsub.close()

@@ -30,5 +30,11 @@ redis.call('HINCRBY', finished, args.metric_label, 1)
 redis.call('HINCRBY', latency, args.bucket, 1)
 redis.call('HINCRBY', latency, 'count', 1)
 redis.call('HINCRBYFLOAT', latency, 'sum', args.latency)
-redis.call('PUBLISH', args.channel, args.job_id)
+-- The announcement is the job as GET shows it now, so a long-poll answers without reading it
+-- back; it was built from the caller's copy, so it is only sent if that copy's start is the stored one.
+if args.announcement ~= '' and (redis.call('HGET', job, 'started_at') or '') == args.started_at then
+  redis.call('PUBLISH', args.channel, args.job_id .. '\n' .. args.announcement)
+else
+  redis.call('PUBLISH', args.channel, args.job_id)
+end
 return 1

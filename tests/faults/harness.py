@@ -38,7 +38,7 @@ class Report:
     failed: int = 0
     recovery_s: float = 0.0
     refused: dict = field(default_factory=dict)
-    """Non-202 answers by status (503 during an outage, 502 for a killed web worker)."""
+    """Non-202 answers by status (503 during an outage or for a request a killed web worker held)."""
 
 
 class Load:

@@ -1,4 +1,5 @@
 """Long-poll: returns when the job ends, and after the wait when it does not."""
+import threading
 import time
 
 from tests.integration.helpers import submit
@@ -35,3 +36,23 @@ def test_wait_is_capped_by_configuration(stack, http):
     response = http.get(f"{stack.url}/v1/jobs/{job_id}", params={"wait": 10**9}, timeout=40)
     assert response.status_code == 200
     assert response.json()["status"] == "succeeded"
+
+
+def test_an_answer_woken_by_the_finish_is_the_job_exactly_as_get_shows_it(stack, http, digits):
+    # Woken requests answer with the finish's own announcement instead of reading the job back.
+    stack.supervisorctl("stop", "worker-digits")
+    try:
+        waited = []
+        submitted = http.post(f"{stack.url}/v1/models/digits/jobs", json={"instances": digits.images[:3].tolist()},
+                              headers={"Prefer": "wait=0"}, timeout=30).json()
+        poll = threading.Thread(target=lambda: waited.append(http.get(
+            f"{stack.url}/v1/jobs/{submitted['id']}", params={"wait": 30}, timeout=40)))
+        poll.start()
+        time.sleep(1.0)  # the long-poll is parked before any worker can finish the job
+    finally:
+        stack.supervisorctl("start", "worker-digits")
+    poll.join(60)
+    [answer] = waited
+    assert answer.status_code == 200 and answer.json()["status"] == "succeeded"
+    assert answer.json() == http.get(f"{stack.url}/v1/jobs/{submitted['id']}", timeout=10).json()
+    assert len(answer.json()["predictions"]) == 3 and answer.json()["labels"]

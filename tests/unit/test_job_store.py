@@ -45,14 +45,27 @@ def test_success_stores_predictions_and_publishes_completion(redis_client):
     job = make_job(store)
     pubsub = redis_client.pubsub()
     pubsub.subscribe(keys.JOB_FINISHED_CHANNEL)
-    store.start(job.id, "w1")
-    assert store.succeed(job, b"[[0.5,0.5]]") is True
+    running = store.start(job.id, "w1").job
+    assert store.succeed(running, b"[[0.5,0.5]]", timings={"run_ms": 1.5}, labels_json=b'[[{"label":"a"}]]') is True
     stored = store.get(job.id)
     assert stored.status is JobStatus.SUCCEEDED
     assert orjson.loads(orjson.dumps(stored.to_public()))["predictions"] == [[0.5, 0.5]]
     messages = [pubsub.get_message(timeout=1) for _ in range(2)]
-    assert {"type": "message", "pattern": None, "channel": keys.JOB_FINISHED_CHANNEL.encode(),
-            "data": b"job-1"} in messages
+    [data] = [m["data"] for m in messages if m and m["type"] == "message"]
+    job_id, _, announced = data.partition(b"\n")
+    # The finish announces the job exactly as GET shows it, so a long-poll need not read it back.
+    assert job_id == b"job-1" and orjson.loads(announced) == orjson.loads(orjson.dumps(stored.to_public()))
+
+
+def test_a_finish_from_a_copy_that_missed_a_start_announces_only_the_id(redis_client):
+    store = JobStore(redis_client, ttl_s=60)
+    job = make_job(store)  # this copy has no started_at; the stored job has one
+    store.start(job.id, "w1")
+    pubsub = redis_client.pubsub()
+    pubsub.subscribe(keys.JOB_FINISHED_CHANNEL)
+    assert store.cancel(job) is True
+    messages = [pubsub.get_message(timeout=1) for _ in range(2)]
+    assert [m["data"] for m in messages if m and m["type"] == "message"] == [b"job-1"]
 
 
 def test_a_finished_job_is_never_overwritten(redis_client):

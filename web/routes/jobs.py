@@ -1,7 +1,7 @@
 """Job routes: submit a job to a model's queue, read (or long-poll) it, cancel it."""
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 
 from shared.jobs import Job
 from web import job_access, submission
@@ -28,7 +28,11 @@ def _submit(model: str, version: int | None):
     job, body_digest = submission.build_job(model, submission.served_signature(model, version))
     wait_s = prefer_wait(request.headers.get("Prefer"), services().settings.wait_cap_s)
     submitted = submission.submit(job, body_digest, version, wait_s)
-    response = _job_response(submitted.job, created=True)
+    if submitted.announced is not None:  # it ended within the wait: answer the finish's own JSON
+        response = Response(submitted.announced, status=200, mimetype="application/json",
+                            headers={"Location": f"/v1/jobs/{job.id}"})
+    else:
+        response = _job_response(submitted.job, created=True)
     if submitted.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     if submitted.job.traceparent:  # the job's trace: the client's, or the one the API started
@@ -40,7 +44,7 @@ def _submit(model: str, version: int | None):
 def get_job(job_id: str):
     """The job; with ``?wait=S`` block up to S seconds (capped) until it is terminal."""
     wait_s = wait_seconds(request.args.get("wait"), services().settings.wait_cap_s)
-    return _job_response(job_access.wait_for_job(job_id, wait_s), created=False)
+    return Response(job_access.wait_for_job_json(job_id, wait_s), status=200, mimetype="application/json")
 
 
 @bp.delete("/v1/jobs/<job_id>")
