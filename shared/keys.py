@@ -7,7 +7,7 @@ from __future__ import annotations
 PREFIX = "inferq"
 
 JOB_FINISHED_CHANNEL = f"{PREFIX}:events:job-finished"
-"""Pub/sub channel carrying the id of every job that reached a terminal state."""
+"""Pub/sub channel announcing each job that ended: ``<id>\n<its JSON as GET shows it>`` (the id alone over 64 KiB)."""
 
 MODELS_SET = f"{PREFIX}:models"
 """Set of model names some worker has loaded and published."""
