@@ -163,10 +163,17 @@ def worktree(commit: str) -> Path:
 def summary(name: str, instances: int, in_flight: int, runs: list[dict]) -> dict:
     """Medians over the rounds: jobs/s, latency and each role's CPU per job."""
     us = {role: statistics.median(r["us_per_job"][role] for r in runs) for role in ROLES}
+    stack_us = [sum(v for role, v in r["us_per_job"].items() if role != "load generator") for r in runs]
     return {"load": name, "instances": instances, "in_flight": in_flight,
             "jobs_per_s": statistics.median(r["jobs_per_s"] for r in runs),
             "p50_ms": statistics.median(r["p50_ms"] or 0 for r in runs), "us_per_job": us,
-            "total_us": sum(v for role, v in us.items() if role != "load generator")}
+            "total_us": sum(v for role, v in us.items() if role != "load generator"),
+            "rounds": [{"stack_us": total, "jobs_per_s": r["jobs_per_s"]} for total, r in zip(stack_us, runs, strict=True)]}
+
+
+def paired_ratio(now: dict, then: dict, figure: str) -> float:
+    """The median over rounds of this round's figure over the other stack's in the same round."""
+    return statistics.median(a[figure] / b[figure] for a, b in zip(now["rounds"], then["rounds"], strict=True))
 
 
 def render(results: dict[str, list[dict]], command: str) -> str:
@@ -177,8 +184,9 @@ def render(results: dict[str, list[dict]], command: str) -> str:
              "rounds; *stack* sums every role but the load generator, and *ceiling* is the jobs/s at which stack and "
              f"load generator together would fill all {os.cpu_count()} cores."]
     if len(labels) > 1:
-        lines.append(f"Both stacks ran side by side and took each load in turn; *vs {labels[1]}* is this checkout's "
-                     "stack µs/job over that commit's, measured in the same run (below 1 is cheaper).")
+        lines.append(f"Both stacks ran side by side and took each load in turn; *vs {labels[1]}* is the median, over "
+                     "the rounds, of this checkout's figure over that commit's in the same round (stack µs/job: below 1 "
+                     "is cheaper).")
     header = "| code | load | jobs/s | p50 ms | " + " | ".join(ROLES) + " | stack µs/job | ceiling jobs/s |"
     lines += ["", header, "|" + "---|" * (header.count("|") - 1)]
     for label in labels:
@@ -190,8 +198,8 @@ def render(results: dict[str, list[dict]], command: str) -> str:
     if len(labels) > 1:
         lines += ["", f"| load | stack µs/job vs {labels[1]} | jobs/s vs {labels[1]} |", "|---|---|---|"]
         for now, then in zip(results[labels[0]], results[labels[1]], strict=True):
-            lines.append(f"| {now['load']} | {now['total_us'] / then['total_us']:.2f}x | "
-                         f"{now['jobs_per_s'] / then['jobs_per_s']:.2f}x |")
+            lines.append(f"| {now['load']} | {paired_ratio(now, then, 'stack_us'):.2f}x | "
+                         f"{paired_ratio(now, then, 'jobs_per_s'):.2f}x |")
     return "\n".join([*lines, END]) + "\n"
 
 
