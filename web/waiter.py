@@ -46,13 +46,6 @@ class CompletionWaiter:
         self._subscribed = threading.Event()
         self._owner_pid: int | None = None
 
-    def wait(self, job_id: str, timeout_s: float, is_done: Callable[[], bool]) -> bool:
-        """Block until ``is_done()`` holds or ``timeout_s`` passes; return the final check."""
-        if timeout_s <= 0:
-            return is_done()
-        with self.watching(job_id) as watch:
-            return self.wait_on(watch, timeout_s, is_done)
-
     @contextmanager
     def watching(self, job_id: str) -> Iterator[Watch]:
         """A watch set when ``job_id`` finishes; register before the job can finish."""
