@@ -70,8 +70,9 @@ NGINX_TEMP_FOLDERS = ("body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 def _reachable_by_others(folder: Path) -> bool:
     """Whether a user other than the owner can walk down to ``folder``. Under a private home
-    (``/root`` is 0700) nobody cannot, and every body over nginx's 1 MiB memory buffer would
-    fail with 500, so root's nginx then spools under the system's temporary folder instead."""
+    folder (mode 0700, as root's usually is) nobody cannot, and every body over nginx's 1 MiB
+    memory buffer would fail with 500, so root's nginx then spools under the system's
+    temporary folder instead."""
     return all(path.stat().st_mode & stat.S_IXOTH for path in folder.resolve().parents)
 
 
