@@ -92,14 +92,8 @@ def plain_rows_array(body: dict, signature: ModelSignature, max_instances: int, 
     if isinstance(instances[0], dict):
         return None
     spec = signature.inputs[0]
-    try:
-        array = np.asarray(instances)
-    except (ValueError, OverflowError, TypeError):
-        return None
-    fits = (array.dtype.kind in "iuf" and array.ndim == len(spec.instance_shape) + 1
-            and shape_matches(array.shape[1:], spec.instance_shape) and array.size <= max_elements
-            and _within_dtype(array, spec.dtype))
-    return array.astype(spec.dtype) if fits else None
+    array = _fitting_array(instances, spec.dtype, spec.instance_shape, max_elements)
+    return None if array is None else array.astype(spec.dtype)
 
 
 def _rows_to_columns(instances: list, names: list[str], model: str):
@@ -177,6 +171,13 @@ def _check_count(count: int, max_instances: int) -> None:
 
 def _fits_as_array(instances: list, dtype: str, expected, max_elements: int) -> int | None:
     """The element count when numpy vouches for the whole column at once, else None."""
+    array = _fitting_array(instances, dtype, expected, max_elements)
+    return None if array is None else int(array.size)
+
+
+def _fitting_array(instances: list, dtype: str, expected, max_elements: int) -> np.ndarray | None:
+    """The column as one numeric array when it has the expected instance shape, at most
+    ``max_elements`` numbers and only values ``dtype`` can hold; None otherwise."""
     try:
         array = np.asarray(instances)
     except (ValueError, OverflowError, TypeError):
@@ -184,7 +185,7 @@ def _fits_as_array(instances: list, dtype: str, expected, max_elements: int) -> 
     fits = (array.dtype.kind in "iuf" and array.ndim == len(expected) + 1
             and shape_matches(array.shape[1:], expected) and array.size <= max_elements
             and _within_dtype(array, dtype))
-    return int(array.size) if fits else None
+    return array if fits else None
 
 
 def _within_dtype(array: np.ndarray, dtype: str) -> bool:

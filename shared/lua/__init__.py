@@ -29,7 +29,6 @@ class LuaScript:
     """
 
     def __init__(self, client: redis.Redis, name: str):
-        self.name = name
         self.source = script(name)
         self._by_sha = client.register_script(self.source)
 
