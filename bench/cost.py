@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import orjson
@@ -40,8 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import sections  # noqa: E402
-from bench.measure import WORK, loadgen, log  # noqa: E402
-from shared import keys  # noqa: E402
+from bench.measure import WORK, finished_jobs, loadgen, log, tree_cpu_s  # noqa: E402
 from tests.integration.stack import copy_demo_model, start_stack, stop_stack  # noqa: E402
 
 START, END = "<!-- cost:start -->", "<!-- cost:end -->"
@@ -68,44 +66,16 @@ def role_of(command: str) -> str:
     return "supervisord/launcher"
 
 
-def cpu_by_role(root: int) -> dict[str, float]:
-    """CPU seconds (user + system) spent so far by every process under ``root``, by role."""
-    children: dict[int, list[int]] = defaultdict(list)
-    ticks: dict[int, int] = {}
-    commands: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            commands[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:  # the process ended meanwhile
-            continue
-        children[int(fields[1])].append(int(entry.name))
-        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
-    totals: dict[str, float] = defaultdict(float)
-    todo = [root]
-    while todo:
-        pid = todo.pop()
-        totals[role_of(commands.get(pid, ""))] += ticks.get(pid, 0) / os.sysconf("SC_CLK_TCK")
-        todo.extend(children[pid])
-    return totals
-
-
 def children_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
-def finished_jobs(client: redis.Redis) -> int:
-    return sum(int(count) for count in client.hvals(keys.METRICS_FINISHED))
-
-
 def run_once(stack, client: redis.Redis, payload: Path, instances: int, in_flight: int, duration: float) -> dict:
     """One load run: its loadgen figures and each role's CPU microseconds per finished job."""
-    before, loadgen_before, jobs = cpu_by_role(stack.process.pid), children_cpu_s(), finished_jobs(client)
+    before, loadgen_before, jobs = tree_cpu_s(stack.process.pid, role_of), children_cpu_s(), finished_jobs(client)
     result = loadgen(stack.url, "inferq", "digits", payload, instances, in_flight, duration)
-    after, jobs = cpu_by_role(stack.process.pid), max(finished_jobs(client) - jobs, 1)
+    after, jobs = tree_cpu_s(stack.process.pid, role_of), max(finished_jobs(client) - jobs, 1)
     spent = {role: after.get(role, 0.0) - before.get(role, 0.0) for role in ROLES}
     spent["load generator"] = children_cpu_s() - loadgen_before
     return {**result, "us_per_job": {role: seconds * 1e6 / jobs for role, seconds in spent.items()}}

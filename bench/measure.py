@@ -7,17 +7,51 @@ measured shares the driver's process.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
+from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from launcher import binaries
+from shared import keys
 from shared.settings import ServerSource
 from tests.integration.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work"
+
+
+def tree_cpu_s(root: int, group: Callable[[str], str] = lambda command: "all") -> dict[str, float]:
+    """CPU seconds (user + system) spent so far by ``root`` and every process below it, summed
+    by ``group(command line)``."""
+    children: dict[int, list[int]] = defaultdict(list)
+    ticks: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # the process ended meanwhile
+            continue
+        children[int(fields[1])].append(int(entry.name))
+        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    totals: dict[str, float] = defaultdict(float)
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        totals[group(commands.get(pid, ""))] += ticks.get(pid, 0) / os.sysconf("SC_CLK_TCK")
+        todo.extend(children[pid])
+    return totals
+
+
+def finished_jobs(client) -> int:
+    """Jobs the stack has ended so far, from its own metrics."""
+    return sum(int(count) for count in client.hvals(keys.METRICS_FINISHED))
 
 
 def log(message: str) -> None:

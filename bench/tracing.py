@@ -25,7 +25,6 @@ import shutil
 import statistics
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import orjson
@@ -35,8 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import sections  # noqa: E402
-from bench.measure import WORK, loadgen, log  # noqa: E402
-from shared import keys  # noqa: E402
+from bench.measure import WORK, finished_jobs, loadgen, log, tree_cpu_s  # noqa: E402
 from tests.integration.otlp_receiver import OtlpReceiver  # noqa: E402
 from tests.integration.stack import copy_demo_model, start_stack, stop_stack  # noqa: E402
 
@@ -64,36 +62,11 @@ def tracing_env(ratio: str | None, sink: OtlpReceiver) -> dict[str, str]:
             "OTEL_TRACES_SAMPLER_ARG": ratio}
 
 
-def tree_cpu_s(root: int) -> float:
-    """CPU seconds (user + system) spent so far by ``root`` and every process below it."""
-    children: dict[int, list[int]] = defaultdict(list)
-    ticks: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the process ended meanwhile
-            continue
-        children[int(fields[1])].append(int(entry.name))
-        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += ticks.get(pid, 0)
-        todo.extend(children[pid])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def finished_jobs(client: redis.Redis) -> int:
-    return sum(int(count) for count in client.hvals(keys.METRICS_FINISHED))
-
-
 def run_once(stack, client: redis.Redis, payload: Path, duration: float) -> dict:
     """One load run, with the CPU the stack spent per job it finished meanwhile."""
-    cpu, jobs = tree_cpu_s(stack.process.pid), finished_jobs(client)
+    cpu, jobs = tree_cpu_s(stack.process.pid)["all"], finished_jobs(client)
     result = loadgen(stack.url, "inferq", "digits", payload, 1, CONCURRENCY, duration)
-    cpu, jobs = tree_cpu_s(stack.process.pid) - cpu, finished_jobs(client) - jobs
+    cpu, jobs = tree_cpu_s(stack.process.pid)["all"] - cpu, finished_jobs(client) - jobs
     return {**result, "cpu_ms_per_job": cpu * 1000 / max(jobs, 1)}
 
 
