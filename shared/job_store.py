@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import orjson
 
 from shared import keys, lua, throughput
-from shared.jobs import PUBLIC_FIELDS, Job, JobStatus, latency_bucket
+from shared.jobs import LATENCY_BUCKETS_S, PUBLIC_FIELDS, Job, JobStatus, latency_bucket
+from shared.lanes import Priority
 from shared.outbox import Delivery
 from shared.webhooks import WebhookEvent
 
@@ -24,6 +25,10 @@ RECENT_FAILURES_KEPT = 20
 """Failed jobs the dashboard lists (``keys.RECENT_FAILURES``)."""
 
 
+WAIT_BUCKET_ARGS = {"wait_bounds": list(LATENCY_BUCKETS_S), "wait_labels": [repr(b) for b in LATENCY_BUCKETS_S]}
+"""The submit-to-start histogram's bounds, as ``start.lua`` reads them."""
+
+
 class StartOutcome(enum.Enum):
     """What asking to start a job found."""
 
@@ -32,7 +37,9 @@ class StartOutcome(enum.Enum):
     ALREADY_FINISHED = "already-finished"
     """It had ended before: a redelivery to acknowledge and skip."""
     GONE = "gone"
-    """No record: expired, or never existed."""
+    """No record: its TTL ran out, or it never existed."""
+    PAST_DEADLINE = "past-deadline"
+    """Still queued after its ``max_queue_s``: never started; the deadline sweep ends it ``expired``."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,11 @@ class JobStore:
             record["owner"] = job.owner
         if job.traceparent:
             record["traceparent"] = job.traceparent
+        if job.priority is not Priority.NORMAL:
+            record["priority"] = job.priority.value
+        if job.deadline is not None:
+            record["max_queue_s"] = repr(job.max_queue_s)
+            record["deadline"] = repr(job.deadline)
         if job.input_npy is not None:
             record["input_npy"] = job.input_npy
         else:
@@ -113,8 +125,10 @@ class JobStore:
         pipe = self.redis.pipeline(transaction=False)
         for job_id in job_ids:
             delivery = Delivery(job_id, WebhookEvent.STARTED)
-            args = {**delivery.script_args(now, self.ttl_s), "worker": worker, "fields": PUBLIC_FIELDS}
-            self._start(keys=[keys.job(job_id), keys.webhook_event(job_id, "started"), *delivery.keys()],
+            args = {**delivery.script_args(now, self.ttl_s), "worker": worker, "fields": PUBLIC_FIELDS,
+                    "id": job_id, **WAIT_BUCKET_ARGS}
+            self._start(keys=[keys.job(job_id), keys.webhook_event(job_id, "started"), *delivery.keys(),
+                              keys.QUEUE_DEADLINES, keys.QUEUE_WAIT_HISTOGRAM],
                         args=[orjson.dumps(args)], client=pipe)
         return [_start_of(reply) for reply in pipe.execute()]
 
@@ -140,6 +154,14 @@ class JobStore:
         """End a queued or running job as canceled (a running job's result will be dropped)."""
         return self._end(job, JobStatus.CANCELED, {})
 
+    def expire(self, job: Job, now: float | None = None, pipeline=None) -> bool:
+        """End a job that is still queued at its ``max_queue_s`` deadline; False once it has started."""
+        waited = (time.time() if now is None else now) - job.created_at
+        error = orjson.dumps({"type": "QueueTimeout",
+                              "message": f"not started within max_queue_s={job.max_queue_s:g} s "
+                                         f"(queued {waited:.1f} s); it never ran"})
+        return self._end(job, JobStatus.EXPIRED, {"error": error}, pipeline)
+
     def _end(self, job: Job, status: JobStatus, extra: dict[str, bytes], pipeline=None) -> bool:
         now = time.time()
         latency = max(0.0, now - job.created_at)
@@ -149,12 +171,15 @@ class JobStore:
                 "started_at": "" if job.started_at is None else repr(job.started_at),
                 "latency": repr(latency), "channel": keys.JOB_FINISHED_CHANNEL, "job_id": job.id,
                 "metric_label": f"{job.model}|{status.value}", "recent_failures": RECENT_FAILURES_KEPT,
+                "only_queued": status is JobStatus.EXPIRED,
                 **(delivery.script_args(now, self.ttl_s) if job.webhook is not None else {})}
         fields = [part for pair in extra.items() for part in pair]
         moved = self._finish(
             keys=[keys.job(job.id), keys.METRICS_FINISHED, keys.latency_histogram(job.model),
                   delivery.keys()[0], keys.pending(job.model), throughput.bucket_key(job.model, now),
-                  keys.WEBHOOK_OUTSTANDING, keys.RECENT_FAILURES, delivery.keys()[2]],
+                  keys.WEBHOOK_OUTSTANDING, keys.RECENT_FAILURES, delivery.keys()[2],
+                  keys.lane(job.model, job.priority.value), keys.lane_arrivals(job.model, job.priority.value),
+                  keys.lane_messages(job.model), keys.QUEUE_DEADLINES],
             args=[orjson.dumps(args), *fields],
             client=pipeline if pipeline is not None else self.redis,
         )
@@ -183,4 +208,6 @@ def _start_of(reply) -> Start:
         return Start(StartOutcome.GONE)
     if reply == [-1]:
         return Start(StartOutcome.ALREADY_FINISHED)
+    if reply == [-2]:
+        return Start(StartOutcome.PAST_DEADLINE)
     return Start(StartOutcome.STARTED, Job.from_hash(dict(zip(reply[::2], reply[1::2], strict=True))))

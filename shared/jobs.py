@@ -14,18 +14,22 @@ from typing import Any
 
 import orjson
 
+from shared.lanes import Priority
+
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 """Upper bounds of the job latency histogram (submit to terminal state), in seconds."""
 
 
 class JobStatus(enum.StrEnum):
-    """Where a job is in its life: queued -> running -> succeeded | failed | canceled."""
+    """Where a job is in its life: queued -> running -> succeeded | failed | canceled, or
+    queued -> expired when it asked to start within ``max_queue_s`` and could not."""
 
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELED = "canceled"
+    EXPIRED = "expired"
 
     def is_terminal(self) -> bool:
         """True once the job can no longer change."""
@@ -34,10 +38,10 @@ class JobStatus(enum.StrEnum):
 
 PUBLIC_FIELDS = ("id", "model", "model_version", "status", "created_at", "started_at",
                  "finished_at", "predictions", "labels", "error", "timings", "attempts", "webhook", "owner",
-                 "traceparent")
+                 "traceparent", "priority", "max_queue_s")
 """Hash fields a reader of the job needs; the stored input is left out."""
 
-TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED, JobStatus.EXPIRED})
 
 
 def new_job_id() -> str:
@@ -76,6 +80,16 @@ class Job:
     owner: str = ""
     traceparent: str = ""
     """The W3C trace context of the job's publish span ('' when untraced): workers and webhooks join its trace."""
+    priority: Priority = Priority.NORMAL
+    max_queue_s: float = 0.0
+    """Start within this many seconds of submission or end ``expired`` (0: no deadline)."""
+    queue: dict | None = None
+    """Where a queued job stands (``{position, eta_s}``), computed when read, never stored."""
+
+    @property
+    def deadline(self) -> float | None:
+        """When the job must have started by, or None without ``max_queue_s``."""
+        return self.created_at + self.max_queue_s if self.max_queue_s > 0 else None
 
     @property
     def trace_id(self) -> str | None:
@@ -106,6 +120,11 @@ class Job:
             body["webhook"] = self.webhook
         if self.trace_id is not None:
             body["trace_id"] = self.trace_id
+        body["priority"] = self.priority.value
+        if self.max_queue_s > 0:
+            body["max_queue_s"] = self.max_queue_s
+        if self.queue is not None and self.status is JobStatus.QUEUED:
+            body["queue"] = self.queue
         return body
 
     @classmethod
@@ -135,6 +154,8 @@ class Job:
             webhook=orjson.loads(text["webhook"]) if text.get("webhook") else None,
             owner=text.get("owner", b"").decode(),
             traceparent=text.get("traceparent", b"").decode(),
+            priority=Priority(text.get("priority", b"normal").decode()),
+            max_queue_s=float(text.get("max_queue_s", 0)),
         )
 
 

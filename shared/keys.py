@@ -143,3 +143,46 @@ def webhook_event(job_id: str, event: str) -> str:
 def idempotency(key: str) -> str:
     """String: the job an ``Idempotency-Key`` created, and a hash of that request."""
     return f"{PREFIX}:idempotency:{key}"
+
+
+def lane(model_name: str, priority: str) -> str:
+    """Sorted set: job id -> fair-share tag, the jobs of one model and priority waiting to be claimed."""
+    return f"{PREFIX}:lane:{model_name}:{priority}"
+
+
+def lane_arrivals(model_name: str, priority: str) -> str:
+    """Sorted set: job id -> submit time, the same jobs as ``lane`` ordered by age (the oldest-job gauge)."""
+    return f"{PREFIX}:lane-arrivals:{model_name}:{priority}"
+
+
+def lane_messages(model_name: str) -> str:
+    """Hash: job id -> its Celery message, for jobs still in one of the model's lanes."""
+    return f"{PREFIX}:lane-messages:{model_name}"
+
+
+def lane_owners(model_name: str, priority: str) -> str:
+    """Hash: owner -> the fair-share tag of that owner's newest job in one lane."""
+    return f"{PREFIX}:lane-owners:{model_name}:{priority}"
+
+
+def lane_clocks(model_name: str) -> str:
+    """Hash: priority -> tag of the job last claimed from that lane (its virtual clock)."""
+    return f"{PREFIX}:lane-clocks:{model_name}"
+
+
+def lane_turns(model_name: str) -> str:
+    """Counter of batches claimed for one model: every Nth serves a lower lane first."""
+    return f"{PREFIX}:lane-turns:{model_name}"
+
+
+def doorbell(model_name: str) -> str:
+    """List of tokens, one per claimable job (capped): what an idle worker of the model blocks on."""
+    return f"{PREFIX}:doorbell:{model_name}"
+
+
+QUEUE_DEADLINES = f"{PREFIX}:queue-deadlines"
+"""Sorted set: job id -> the time by which it must have started (jobs submitted with ``max_queue_s``)."""
+
+
+QUEUE_WAIT_HISTOGRAM = f"{PREFIX}:metrics:queue-wait"
+"""Hash of submit-to-first-start bucket counts: ``<model>|<lane>|<bucket>`` (and ``|sum``, ``|count``)."""

@@ -1,12 +1,18 @@
-"""Putting jobs on their model's queue: the record and its Celery message in one atomic step."""
+"""Putting jobs in their model's lanes: the record and its Celery message in one atomic step."""
 from __future__ import annotations
+
+import time
+from dataclasses import dataclass
 
 import orjson
 
-from shared import celery_message, keys, lua
+from shared import celery_message, keys, lanes, lua, throughput
 from shared.job_store import JobStore
 from shared.jobs import Job
 from shared.tasks import PREDICT_TASK
+
+DOORBELL_CAP = 64
+"""Most doorbell tokens kept per model: enough to wake every idle worker, bounded under any backlog."""
 
 
 class QueueFull(Exception):
@@ -18,8 +24,35 @@ class QueueFull(Exception):
         self.backlog = backlog
 
 
+class WaitTooLong(Exception):
+    """The job's estimated wait exceeds its ``max_queue_s``: refused at once, nothing stored."""
+
+    def __init__(self, model: str, wait_s: float, max_queue_s: float):
+        super().__init__(f"model {model}: estimated wait {wait_s:.1f} s exceeds max_queue_s {max_queue_s:g}")
+        self.model = model
+        self.wait_s = wait_s
+        self.max_queue_s = max_queue_s
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a job stands in its model's queue: how many jobs start before it, and when it may start."""
+
+    position: int
+    eta_s: float | None
+    """Seconds until it starts at the measured throughput; None before any job has ended."""
+
+    def to_public(self) -> dict:
+        return {"position": self.position, "eta_s": None if self.eta_s is None else round(self.eta_s, 3)}
+
+
+def eta(position: int, ended: int, window_s: float) -> float | None:
+    """Seconds for ``position`` jobs to start when ``ended`` jobs ended in the last ``window_s``."""
+    return position * window_s / ended if ended > 0 else None
+
+
 class JobQueue:
-    """Stores a new job and queues its task message atomically, in one round trip."""
+    """Stores a new job and places its task message in its lane atomically, in one round trip."""
 
     def __init__(self, redis, store: JobStore, max_queued_per_model: int = 0):
         self.redis = redis
@@ -27,17 +60,51 @@ class JobQueue:
         self.max_queued_per_model = max(0, max_queued_per_model)
         self._submit = lua.LuaScript(redis, "submit")
 
-    def submit(self, job: Job) -> None:
-        """Store ``job`` and LPUSH its predict message; either both happen or neither.
+    def submit(self, job: Job) -> Placement:
+        """Store ``job`` and place its predict message; either both happen or neither.
 
-        Raises ``QueueFull`` (having stored nothing) when the model is at its cap.
+        Raises ``QueueFull`` when the model is at its cap, and ``WaitTooLong`` when the job's
+        ``max_queue_s`` is shorter than the estimated wait; either way nothing is stored.
         """
-        queue = keys.queue(job.model)
+        buckets, window_s = throughput.window(job.model, job.created_at)
         args = {"cap": self.max_queued_per_model, "ttl": self.store.ttl_s, "model": job.model,
-                "version": job.model_version,
-                "message": celery_message.encode(PREDICT_TASK, job.id, queue).decode()}
+                "version": job.model_version, "id": job.id, "owner": job.owner or "-",
+                "priority": job.priority.value, "rank": job.priority.rank, "created_at": job.created_at,
+                "max_queue_s": job.max_queue_s, "deadline": job.deadline or 0, "window_s": window_s,
+                "doorbell_cap": DOORBELL_CAP,
+                "message": celery_message.encode(PREDICT_TASK, job.id, keys.queue(job.model)).decode()}
         fields = [part for pair in self.store.new_record(job).items() for part in pair]
-        backlog = self._submit(keys=[keys.job(job.id), keys.METRICS_SUBMITTED, keys.pending(job.model), queue],
-                               args=[orjson.dumps(args), *fields])
-        if int(backlog) >= 0:
-            raise QueueFull(job.model, int(backlog))
+        reply = self._submit(keys=[*submit_keys(job), *buckets], args=[orjson.dumps(args), *fields])
+        outcome = reply[0].decode()
+        if outcome == "full":
+            raise QueueFull(job.model, int(reply[1]))
+        if outcome == "busy":
+            raise WaitTooLong(job.model, float(reply[1]), job.max_queue_s)
+        return Placement(int(reply[1]), eta(int(reply[1]), int(reply[2]), window_s))
+
+
+def submit_keys(job: Job) -> list[str]:
+    """KEYS of ``submit.lua`` before the throughput buckets."""
+    lane = job.priority.value
+    return [keys.job(job.id), keys.METRICS_SUBMITTED, keys.pending(job.model), keys.queue(job.model),
+            keys.lane(job.model, lane), keys.lane_arrivals(job.model, lane), keys.lane_messages(job.model),
+            keys.lane_owners(job.model, lane), keys.lane_clocks(job.model), keys.doorbell(job.model),
+            keys.QUEUE_DEADLINES, *lanes.lane_keys(job.model)]
+
+
+def placement(redis, job: Job, now: float | None = None) -> Placement:
+    """Where a queued ``job`` stands now, in one round trip of O(log n) reads: the re-queued
+    messages and every higher lane's jobs start before it, then its lane's lower tags. A job
+    already claimed (no longer in its lane) is next. The lower lanes' share is left out, so for
+    a lower lane under a flood the figure is an upper bound."""
+    now = time.time() if now is None else now
+    buckets, window_s = throughput.window(job.model, now)
+    pipe = redis.pipeline(transaction=False)
+    pipe.llen(keys.queue(job.model))
+    for lane in lanes.LANES[:job.priority.rank - 1]:
+        pipe.zcard(keys.lane(job.model, lane.value))
+    pipe.zrank(keys.lane(job.model, job.priority.value), job.id)
+    pipe.mget(buckets)
+    *ahead, rank, counts = pipe.execute()
+    position = 0 if rank is None else sum(ahead) + rank
+    return Placement(position, eta(position, sum(int(c or 0) for c in counts), window_s))

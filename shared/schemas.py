@@ -9,7 +9,27 @@ from shared.webhooks import EVENTS, MAX_URL_LENGTH
 Schema = dict[str, Any]
 """A JSON Schema (or OpenAPI) object: nested, so typed loosely."""
 
-STATUSES = ["queued", "running", "succeeded", "failed", "canceled"]
+STATUSES = ["queued", "running", "succeeded", "failed", "canceled", "expired"]
+
+PRIORITY: Schema = {"enum": ["high", "normal", "low"], "default": "normal",
+                    "description": "The job's lane: high runs before normal, normal before low; each lower lane "
+                                   "still gets a share of forward passes (INFERQ_LANE_SHARE). Binary bodies and "
+                                   ":predict use the Inferq-Priority header."}
+
+MAX_QUEUE_S: Schema = {"type": "number", "exclusiveMinimum": 0,
+                       "description": "Start within this many seconds of submission or not at all: the job ends "
+                                      "'expired' (error QueueTimeout) without running, and a submit whose "
+                                      "estimated wait is already longer gets 503. At most the job TTL. Binary "
+                                      "bodies and :predict use the Inferq-Max-Queue-S header."}
+
+QUEUE_PLACE: Schema = {
+    "type": "object", "description": "Where a queued job stands; absent once it has started.",
+    "properties": {
+        "position": {"type": "integer", "minimum": 0, "description": "Jobs that will start before this one (0: next)."},
+        "eta_s": {"type": ["number", "null"],
+                  "description": "Estimated seconds until it starts, from the measured throughput; null before any "
+                                 "job of the model has ended recently."}},
+    "required": ["position", "eta_s"]}
 
 WEBHOOK: Schema = {
     "type": "object",
@@ -35,7 +55,8 @@ INPUTS: Schema = {"type": ["object", "array"], "minProperties": 1, "minItems": 1
 SUBMIT: Schema = {
     "type": "object",
     "description": "A job: its examples as rows ('instances') or columns ('inputs'), and an optional webhook.",
-    "properties": {"instances": INSTANCES, "inputs": INPUTS, "webhook": WEBHOOK},
+    "properties": {"instances": INSTANCES, "inputs": INPUTS, "webhook": WEBHOOK, "priority": PRIORITY,
+                   "max_queue_s": MAX_QUEUE_S},
     "oneOf": [{"required": ["instances"]}, {"required": ["inputs"]}],
     "additionalProperties": False,
 }
@@ -87,8 +108,11 @@ JOB: Schema = {
         "trace_id": {"type": "string", "pattern": "^[0-9a-f]{32}$",
                      "description": "The job's OpenTelemetry trace (the client's traceparent, or one the API started); "
                                     "present when tracing is on."},
+        "priority": PRIORITY,
+        "max_queue_s": MAX_QUEUE_S,
+        "queue": QUEUE_PLACE,
     },
-    "required": ["id", "model", "model_version", "status", "created_at", "started_at", "finished_at"],
+    "required": ["id", "model", "model_version", "status", "created_at", "started_at", "finished_at", "priority"],
 }
 
 TENSOR: Schema = {
@@ -170,7 +194,8 @@ HEALTH: Schema = {"type": "object", "properties": {"status": {"type": "string"}}
 READY: Schema = {"type": "object", "properties": {"status": {"type": "string"},
                                           "models": {"type": "array", "items": {"type": "string"}}}}
 
-COMPONENTS: dict[str, Schema] = {"Submit": SUBMIT, "Webhook": WEBHOOK, "Job": JOB, "Problem": PROBLEM, "Tensor": TENSOR,
+COMPONENTS: dict[str, Schema] = {"Submit": SUBMIT, "Webhook": WEBHOOK, "Job": JOB, "QueuePlace": QUEUE_PLACE,
+              "Problem": PROBLEM, "Tensor": TENSOR,
               "Model": MODEL, "Predict": PREDICT, "PredictResponse": PREDICT_RESPONSE, "Reload": RELOAD,
               "ModelVersion": MODEL_VERSION, "ModelList": MODEL_LIST, "Delivery": DELIVERY, "Deliveries": DELIVERIES,
               "Redelivery": REDELIVERY, "Stats": STATS, "Health": HEALTH, "Ready": READY}

@@ -89,6 +89,8 @@ class Settings:
     """Per-model policy, e.g. ``digits:min=0,max=4;big:target_backlog=4``."""
     max_queued_per_model: int = 100_000
     """Unfinished jobs a model may hold before submits get 503 + Retry-After (0: no cap)."""
+    lane_share: float = 0.1
+    """Share of forward passes each lower priority lane gets while higher lanes have work (0: strict; at most 1/3)."""
     rate_limit_per_key: float = 0.0
     """Submissions per second allowed per API key (anonymous clients share one); 0: no limit."""
     rate_limit_burst: int = 0

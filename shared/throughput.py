@@ -24,11 +24,15 @@ def bucket_key(model: str, now: float) -> str:
     return keys.throughput(model, int(now // BUCKET_S))
 
 
-def jobs_per_second(redis, model: str, now: float | None = None) -> float:
-    """Jobs ended per second over the last 30-40 s (0.0 when none ended)."""
-    now = time.time() if now is None else now
+def window(model: str, now: float) -> tuple[list[str], float]:
+    """The counters of the last 30-40 s at ``now``, and the seconds they span."""
     current = int(now // BUCKET_S)
     buckets = [keys.throughput(model, current - n) for n in range(WINDOW_BUCKETS + 1)]
+    return buckets, WINDOW_BUCKETS * BUCKET_S + (now - current * BUCKET_S)
+
+
+def jobs_per_second(redis, model: str, now: float | None = None) -> float:
+    """Jobs ended per second over the last 30-40 s (0.0 when none ended)."""
+    buckets, elapsed = window(model, time.time() if now is None else now)
     counts = [int(value or 0) for value in redis.mget(buckets)]
-    elapsed = WINDOW_BUCKETS * BUCKET_S + (now - current * BUCKET_S)
     return sum(counts) / elapsed

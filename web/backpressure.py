@@ -9,7 +9,7 @@ import math
 
 from shared import keys, throughput
 from shared.errors import TooManyRequests, Unavailable
-from shared.queue import QueueFull
+from shared.queue import QueueFull, WaitTooLong
 
 RETRY_AFTER_MAX_S = 300
 """Longest ``Retry-After`` given when the queue is full (the model may be stalled)."""
@@ -40,6 +40,16 @@ def queue_full(redis, full: QueueFull, cap: int, now: float) -> Unavailable:
     return Unavailable(f"model {full.model} has {full.backlog} unfinished jobs, its limit; at the current "
                        f"{rate:.1f} jobs/s there is room in about {retry_after} s",
                        retry_after=retry_after, backlog=full.backlog, jobs_per_second=round(rate, 3))
+
+
+def wait_too_long(slow: WaitTooLong) -> Unavailable:
+    """The 503 for a job whose ``max_queue_s`` is shorter than the wait ahead of it: admission
+    control, so a client learns now what it would otherwise learn as ``expired`` later."""
+    retry_after = int(min(RETRY_AFTER_MAX_S, max(1, math.ceil(slow.wait_s - slow.max_queue_s))))
+    return Unavailable(f"model {slow.model}: the estimated wait is {slow.wait_s:.1f} s, longer than this job's "
+                       f"max_queue_s of {slow.max_queue_s:g} s; nothing was stored",
+                       retry_after=retry_after, estimated_wait_s=round(slow.wait_s, 3),
+                       max_queue_s=slow.max_queue_s)
 
 
 class RateLimiter:

@@ -10,9 +10,10 @@ from collections.abc import Callable
 
 import orjson
 
-from shared.errors import Conflict, GatewayTimeout, ModelFailed, NotFound
+from shared.errors import Conflict, GatewayTimeout, ModelFailed, NotFound, Unavailable
 from shared.jobs import Job, JobStatus
 from shared.outbox import Delivery
+from shared.queue import placement
 from shared.webhooks import WebhookEvent
 from web.auth import current_owner
 from web.services import services
@@ -26,6 +27,9 @@ def raise_unless_succeeded(done: Job, waited_s: float) -> None:
         raise GatewayTimeout(f"job {done.id} did not finish within {waited_s:g} s; "
                              f"it is still {done.status.value}: poll {location}",
                              error="Deadline exceeded", job_id=done.id, location=location)
+    if done.status is JobStatus.EXPIRED:
+        raise Unavailable(f"job {done.id} expired: it could not start within its max_queue_s",
+                          retry_after=1, error="QueueTimeout", job_id=done.id)
     if done.status is JobStatus.CANCELED:
         raise Conflict(f"job {done.id} was canceled", error="Cancelled", job_id=done.id)
     if done.status is JobStatus.FAILED:
@@ -47,6 +51,13 @@ def require_job(job_id: str) -> Job:
     return job
 
 
+def with_place(job: Job) -> Job:
+    """``job``, with where it stands in its model's queue while it is queued (``queue``)."""
+    if job.status is JobStatus.QUEUED:
+        job.queue = placement(services().redis, job).to_public()
+    return job
+
+
 def is_finished(job_id: str) -> Callable[[], bool]:
     """A cheap check (the status alone) for the waiter to re-run while it waits."""
     store = services().store
@@ -64,11 +75,11 @@ def wait_for_job_json(job_id: str, wait_s: float) -> bytes:
     own announcement, so a long-poll reads the job from Redis once, not twice."""
     job = require_job(job_id)
     if wait_s <= 0 or job.status.is_terminal():
-        return orjson.dumps(job.to_public())
+        return orjson.dumps(with_place(job).to_public())
     waiter = services().waiter
     with waiter.watching(job_id) as watch:
         waiter.wait_on(watch, wait_s, is_finished(job_id))
-    return watch.announced or orjson.dumps(require_job(job_id).to_public())
+    return watch.announced or orjson.dumps(with_place(require_job(job_id)).to_public())
 
 
 def cancel_job(job_id: str) -> Job:

@@ -43,24 +43,43 @@ class RedisMetricsCollector:
         known = sorted(set(models) | set(submitted))
         pipe = self.redis.pipeline(transaction=False)
         for name in known:
-            pipe.llen(keys.queue(name))
             pipe.hgetall(keys.latency_histogram(name))
         replies = pipe.execute()
-        depth = GaugeMetricFamily("inferq_queue_depth", "Jobs waiting in a model's queue.",
-                                  labels=["model", "queue"])
         latency = HistogramMetricFamily("inferq_job_latency_seconds",
                                         "Seconds from submit to a terminal state.", labels=["model"])
         for index, name in enumerate(known):
-            depth.add_metric([name, keys.queue(name)], replies[2 * index])
-            buckets, total = _cumulative_buckets(_decode_counts(replies[2 * index + 1]))
+            buckets, total = _cumulative_buckets(_decode_counts(replies[index]))
             latency.add_metric([name], buckets, total)
         yield _counter("inferq_jobs_submitted", "Jobs accepted.", ["model"],
                        {(m,): n for m, n in submitted.items()})
         yield _counter("inferq_jobs_finished", "Jobs that reached a terminal state.",
                        ["model", "status"],
                        {tuple(label.split("|", 1)): n for label, n in finished.items()})
-        yield depth
         yield latency
+        yield from self._lanes(known)
+
+    def _lanes(self, models: list[str]):
+        """Per model and lane: jobs waiting, the oldest one's wait, and the submit-to-start histogram."""
+        now = time.time()
+        depth = GaugeMetricFamily("inferq_queue_depth", "Jobs waiting to be claimed, per priority lane "
+                                  "('requeued': a dead worker's claims, taken first).", labels=["model", "lane"])
+        oldest = GaugeMetricFamily("inferq_queue_oldest_age_seconds", "How long the oldest job waiting in a "
+                                   "lane has waited.", labels=["model", "lane"])
+        waits = HistogramMetricFamily("inferq_queue_wait_seconds", "Seconds from submit to first start.",
+                                      labels=["model", "lane"])
+        series = _split_series(_decode_counts(self.redis.hgetall(keys.QUEUE_WAIT_HISTOGRAM)))
+        for name in models:
+            for lane, count in backlogs.lane_depths(self.redis, name).items():
+                depth.add_metric([name, lane.value], count)
+            depth.add_metric([name, "requeued"], self.redis.llen(keys.queue(name)))
+            for lane, age in backlogs.lane_oldest_ages(self.redis, name, now).items():
+                oldest.add_metric([name, lane.value], age)
+                if (name, lane.value) in series:
+                    buckets, total = _cumulative_buckets(series[(name, lane.value)])
+                    waits.add_metric([name, lane.value], buckets, total)
+        yield depth
+        yield oldest
+        yield waits
 
     def _versions(self, catalog: ModelCatalog, models: list[str]):
         """Loaded versions, live workers, pending jobs per version and each version's state."""
@@ -150,6 +169,15 @@ def _counter(name, documentation, labels, values):
     for label_values, count in sorted(values.items()):
         family.add_metric(list(label_values), count)
     return family
+
+
+def _split_series(counts: dict[str, float]) -> dict[tuple[str, str], dict[str, float]]:
+    """``model|lane|bucket`` counts as one bucket dict per (model, lane)."""
+    series: dict[tuple[str, str], dict[str, float]] = {}
+    for label, count in counts.items():
+        model, lane, bucket = label.rsplit("|", 2)
+        series.setdefault((model, lane), {})[bucket] = count
+    return series
 
 
 def _decode_counts(raw: dict) -> dict[str, float]:

@@ -19,7 +19,8 @@ PROBLEM_TYPES = {
     "415": "Unsupported Content-Type",
     "422": "Body does not fit the model or the limits (or, for :predict, the model failed on it)",
     "429": "Over a rate limit (submissions or redeliveries); see Retry-After",
-    "503": "Redis unavailable; see Retry-After",
+    "503": "Redis unavailable, the model's queue full, or its estimated wait over the job's max_queue_s; "
+           "see Retry-After",
     "504": "The :predict job did not finish in INFERQ_PREDICT_TIMEOUT_S; Location names the job",
 }
 
@@ -49,6 +50,13 @@ IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
 TRACEPARENT = {"name": "traceparent", "in": "header", "required": False, "schema": {"type": "string"},
                "description": "W3C Trace Context: the job joins this trace (docs/tracing.md)."}
 TRACE_HEADER = {"traceparent": {"schema": {"type": "string"}, "description": "The job's trace context, when tracing is on"}}
+PRIORITY = {"name": "Inferq-Priority", "in": "header", "required": False,
+            "description": "The job's lane when the body cannot say (binary bodies, :predict); a JSON body's "
+                           "'priority' takes its place.", "schema": {"enum": ["high", "normal", "low"]}}
+MAX_QUEUE_S = {"name": "Inferq-Max-Queue-S", "in": "header", "required": False,
+               "description": "Start within S seconds or end 'expired' (0 < S <= the job TTL); a JSON body's "
+                              "'max_queue_s' takes its place. 503 at once when the estimated wait is longer.",
+               "schema": {"type": "number", "exclusiveMinimum": 0}}
 PREFER = {"name": "Prefer", "in": "header", "required": False,
           "description": "`wait=S`: answer 200 with the finished job if it ends within S seconds.",
           "schema": {"type": "string"}}
@@ -79,7 +87,7 @@ def document(example: dict | None = None) -> dict:
         predict_body["example"] = {"instances": [example["instance"]]}
     submit = {
         "operationId": "submitJob", "summary": "Submit an inference job", "tags": ["jobs"],
-        "parameters": [model_param, PREFER, IDEMPOTENCY_KEY, TRACEPARENT],
+        "parameters": [model_param, PREFER, IDEMPOTENCY_KEY, TRACEPARENT, PRIORITY, MAX_QUEUE_S],
         "requestBody": {"required": True, "content": {
             "application/json": submit_body,
             "application/x-npy": {"schema": {"type": "string", "contentMediaType": "application/x-npy",
@@ -102,15 +110,16 @@ def document(example: dict | None = None) -> dict:
                       **_problems("400", "404", "409", "413", "415", "422", "503")},
     }
     pinned = {**submit, "operationId": "submitPinnedJob", "summary": "Submit a job to one model version",
-              "parameters": [model_param, version_param, PREFER, IDEMPOTENCY_KEY, TRACEPARENT]}
+              "parameters": [model_param, version_param, PREFER, IDEMPOTENCY_KEY, TRACEPARENT, PRIORITY, MAX_QUEUE_S]}
     predict = {
         "operationId": "predict", "summary": "TF Serving-compatible predict (queued, waits for the result)",
-        "tags": ["tf-serving"], "parameters": [model_param],
+        "tags": ["tf-serving"], "parameters": [model_param, PRIORITY, MAX_QUEUE_S],
         "requestBody": {"required": True, "content": {"application/json": predict_body}},
         "responses": {"200": _json("PredictResponse", "predictions (rows) or outputs (columns)"),
                       **_problems("400", "404", "409", "413", "415", "422", "503", "504")},
     }
-    predict_pinned = {**predict, "operationId": "predictPinned", "parameters": [model_param, version_param],
+    predict_pinned = {**predict, "operationId": "predictPinned",
+                      "parameters": [model_param, version_param, PRIORITY, MAX_QUEUE_S],
                       "summary": "TF Serving-compatible predict with one model version"}
     paths: dict[str, dict[str, Any]] = {
         "/v1/models/{model}:predict": {"post": predict},

@@ -22,7 +22,8 @@ from jsonschema.exceptions import best_match
 from shared import keys, schemas
 from shared.errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge
 from shared.jobs import Job, new_job_id
-from shared.queue import QueueFull
+from shared.lanes import MAX_QUEUE_HEADER, PRIORITY_HEADER, parse_max_queue_s, parse_priority
+from shared.queue import QueueFull, WaitTooLong
 from shared.signatures import ModelSignature
 from shared.ssrf import Network, parse_networks
 from shared.tracing.messaging import publishing
@@ -30,7 +31,7 @@ from shared.validation import named_inputs, plain_rows_array, validate_array
 from shared.webhooks import parse_webhook
 from web import idempotency, images
 from web.auth import current_owner
-from web.backpressure import queue_full
+from web.backpressure import queue_full, wait_too_long
 from web.body import (
     JSON_MIMETYPE,
     MULTIPART_MIMETYPE,
@@ -41,7 +42,7 @@ from web.body import (
     read_bytes,
     require_type,
 )
-from web.job_access import is_finished, require_job
+from web.job_access import is_finished, require_job, with_place
 from web.services import services
 from web.waiter import Watch
 
@@ -80,9 +81,19 @@ def served_signature(model: str, version: int | None = None) -> ModelSignature:
 
 
 def new_job(model: str, signature: ModelSignature, instances_json: bytes = b"[]") -> Job:
-    """A queued job for the request's owner, routed to ``signature``'s version."""
+    """A queued job for the request's owner, routed to ``signature``'s version, in the lane and
+    with the queue deadline its ``Inferq-Priority`` and ``Inferq-Max-Queue-S`` headers ask for."""
     return Job(id=new_job_id(), model=model, model_version=str(signature.version), owner=current_owner(),
-               instances_json=instances_json)
+               instances_json=instances_json, priority=parse_priority(request.headers.get(PRIORITY_HEADER)),
+               max_queue_s=parse_max_queue_s(request.headers.get(MAX_QUEUE_HEADER), services().settings.job_ttl_s))
+
+
+def _body_scheduling(job: Job, body: dict) -> None:
+    """The body's ``priority`` and ``max_queue_s``, which take the place of the headers'."""
+    if "priority" in body:
+        job.priority = parse_priority(body["priority"])
+    if "max_queue_s" in body:
+        job.max_queue_s = parse_max_queue_s(body["max_queue_s"], services().settings.job_ttl_s)
 
 
 def build_job(model: str, signature: ModelSignature) -> tuple[Job, bytes]:
@@ -106,6 +117,7 @@ def build_job(model: str, signature: ModelSignature) -> tuple[Job, bytes]:
             body = json_body(data, SUBMIT_VALIDATOR)
             set_json_input(job, body, signature, data)
             job.webhook = _body_webhook(body)
+            _body_scheduling(job, body)
         else:
             job.webhook = _header_webhook()
         return job, hashlib.sha256(data).digest()
@@ -194,13 +206,13 @@ def submit(job: Job, body_digest: bytes, pinned_version: int | None, wait_s: flo
         fingerprint = idempotency.request_hash(job.model, pinned_version, body_digest, webhook_headers)
         earlier = idempotency.claim(svc.redis, key, job.owner, job.id, fingerprint, svc.settings.job_ttl_s)
         if earlier is not None:
-            return Submitted(require_job(earlier), replayed=True)
+            return Submitted(with_place(require_job(earlier)), replayed=True)
     try:
         check_rate(job)  # after the idempotency check: a replay is answered even when full
         watch = queue_and_watch(job, wait_s)
         if watch is not None and watch.announced is not None:
             return Submitted(job, announced=watch.announced)
-        return Submitted(job if watch is None else require_job(job.id))
+        return Submitted(job if watch is None else with_place(require_job(job.id)))
     except Exception:
         if key is not None:
             idempotency.release(svc.redis, key, job.owner)
@@ -215,7 +227,7 @@ def check_rate(job: Job) -> None:
 def queue_and_wait(job: Job, wait_s: float) -> Job:
     """Store and queue ``job``; with ``wait_s``, the job as it is once it ended or the wait ran out."""
     watch = queue_and_watch(job, wait_s)
-    return job if watch is None else require_job(job.id)
+    return job if watch is None else with_place(require_job(job.id))
 
 
 def queue_and_watch(job: Job, wait_s: float) -> Watch | None:
@@ -232,11 +244,13 @@ def queue_and_watch(job: Job, wait_s: float) -> Watch | None:
 
 
 def _enqueue(job: Job) -> None:
-    """Store and queue ``job`` (in its publish span, when traced), or 503 with ``Retry-After`` when
-    its model's queue is full."""
+    """Store and queue ``job`` (in its publish span, when traced) and note where it stands, or 503
+    with ``Retry-After`` when its model's queue is full or its wait would exceed its ``max_queue_s``."""
     svc = services()
     try:
         with publishing(job, keys.queue(job.model)):
-            svc.queue.submit(job)
+            job.queue = svc.queue.submit(job).to_public()
     except QueueFull as full:
         raise queue_full(svc.redis, full, svc.settings.max_queued_per_model, job.created_at) from None
+    except WaitTooLong as slow:
+        raise wait_too_long(slow) from None

@@ -1,4 +1,5 @@
--- End a queued or running job (succeeded, failed or canceled); returns 1 if it moved it.
+-- End a queued or running job (succeeded, failed, canceled or expired); returns 1 if it moved it.
+-- Only a queued job expires (args.only_queued): one that has started is never expired.
 -- Only the first terminal transition gets past the status check, so everything counted
 -- here is counted once per job: the version's pending count, the metrics, the recent
 -- failures, and the completed webhook, queued in the same step so a finished job never
@@ -6,16 +7,26 @@
 -- ARGV[1] is a JSON table of the step's scalars; ARGV[2..] are field/value pairs to store.
 local job, finished, latency, webhook_queue, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local throughput, outstanding, failures, open_key = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local lane, arrivals, messages, deadlines = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 local args = cjson.decode(ARGV[1])
 local status = redis.call('HGET', job, 'status')
 if not status then return 0 end
-if status ~= 'queued' and status ~= 'running' then return 0 end
+if status ~= 'queued' and (status ~= 'running' or args.only_queued) then return 0 end
 redis.call('HSET', job, 'status', args.status, 'finished_at', args.now)
+-- A job ended before its claim leaves its lane now: nothing ahead of others, nothing to claim.
+if status == 'queued' then
+  redis.call('ZREM', lane, args.job_id)
+  redis.call('ZREM', arrivals, args.job_id)
+  redis.call('HDEL', messages, args.job_id)
+end
+redis.call('ZREM', deadlines, args.job_id)
 redis.call('HDEL', job, 'instances', 'input_npy')
 local version = redis.call('HGET', job, 'model_version')
 if version then redis.call('HINCRBY', pending, version, -1) end
-redis.call('INCR', throughput)
-redis.call('EXPIRE', throughput, 120)
+if args.status ~= 'expired' then  -- the throughput estimate counts work done, not jobs given up
+  redis.call('INCR', throughput)
+  redis.call('EXPIRE', throughput, 120)
+end
 for i = 2, #ARGV, 2 do redis.call('HSET', job, ARGV[i], ARGV[i + 1]) end
 if args.status == 'failed' then
   local failure = cjson.encode({id = args.job_id, model = redis.call('HGET', job, 'model'),

@@ -1,8 +1,12 @@
--- Store a new job and LPUSH its Celery message, or, when the model already holds its cap
--- of unfinished jobs, store nothing. Returns -1 when stored, else the backlog that left no
--- room. The cap is checked in the same script that counts the job, so concurrent submits
--- can never overshoot it. ARGV[1] is a JSON table; ARGV[2..] are the record's field/value pairs.
-local job, submitted, pending, queue = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- Store a new job and put it in its lane, or store nothing: when the model already holds its
+-- cap of unfinished jobs ({'full', backlog}), or when the job asked to start within
+-- max_queue_s and the estimated wait of its place is longer ({'busy', wait_s}). Stored, it
+-- returns {'queued', position, jobs ended in the throughput window}. Everything is decided in
+-- the script that counts and places the job, so concurrent submits can never overshoot.
+-- ARGV[1] is a JSON table; ARGV[2..] are the record's field/value pairs.
+local job, submitted, pending, queue, lane = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local arrivals, messages, owners, clocks, doorbell = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local deadlines = KEYS[11]
 local args = cjson.decode(ARGV[1])
 if args.cap > 0 then
   local backlog = 0
@@ -10,11 +14,34 @@ if args.cap > 0 then
     local n = tonumber(count)
     if n > 0 then backlog = backlog + n end
   end
-  if backlog >= args.cap then return backlog end
+  if backlog >= args.cap then return {'full', backlog} end
+end
+-- The fair-share tag: one past the later of the lane's clock and the owner's last tag. That
+-- last tag is capped at the lane's newest, so an owner whose jobs were canceled is not held back.
+local clock = tonumber(redis.call('HGET', clocks, args.priority) or '0')
+local tail = clock
+local newest = redis.call('ZRANGE', lane, -1, -1, 'WITHSCORES')
+if #newest > 0 then tail = math.max(clock, tonumber(newest[2])) end
+local last = tonumber(redis.call('HGET', owners, args.owner) or '0')
+local tag = math.max(clock, math.min(last, tail)) + 1
+-- Jobs that start first: re-queued ones, every job of a higher lane, and this lane's lower tags.
+local higher = redis.call('LLEN', queue)
+for i = 1, args.rank - 1 do higher = higher + redis.call('ZCARD', KEYS[11 + i]) end
+local ahead = higher + redis.call('ZCOUNT', lane, '-inf', tag)
+local ended = 0
+for i = 15, #KEYS do ended = ended + tonumber(redis.call('GET', KEYS[i]) or '0') end
+if args.max_queue_s > 0 and ended > 0 then
+  local wait = ahead * args.window_s / ended
+  if wait > args.max_queue_s then return {'busy', tostring(wait)} end
 end
 redis.call('HSET', job, unpack(ARGV, 2))
 redis.call('EXPIRE', job, args.ttl)
 redis.call('HINCRBY', submitted, args.model, 1)
 redis.call('HINCRBY', pending, args.version, 1)
-redis.call('LPUSH', queue, args.message)
-return -1
+redis.call('HSET', owners, args.owner, tag)
+redis.call('ZADD', lane, tag, args.id)
+redis.call('ZADD', arrivals, args.created_at, args.id)
+redis.call('HSET', messages, args.id, args.message)
+if args.max_queue_s > 0 then redis.call('ZADD', deadlines, args.deadline, args.id) end
+if redis.call('LLEN', doorbell) < args.doorbell_cap then redis.call('LPUSH', doorbell, 1) end
+return {'queued', higher + redis.call('ZRANK', lane, args.id), ended}

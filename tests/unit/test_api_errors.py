@@ -4,6 +4,7 @@ import pytest
 
 from shared import celery_message, keys
 from shared.tasks import PREDICT_TASK
+from tests.fixtures.lanes import waiting_messages
 from tests.unit.conftest import digit_image
 
 PROBLEM = "application/problem+json"
@@ -30,7 +31,7 @@ def test_valid_submit_is_accepted_and_queued(client, redis_client):
     job = response.get_json()
     assert response.headers["Location"] == f"/v1/jobs/{job['id']}"
     assert job["status"] == "queued" and job["model"] == "digits" and job["model_version"] == "1"
-    queued = redis_client.lrange(keys.queue("digits"), 0, -1)
+    queued = waiting_messages(redis_client, "digits")
     assert [celery_message.job_id_of(m, PREDICT_TASK) for m in queued] == [job["id"]]
     assert client.get(response.headers["Location"]).get_json()["status"] == "queued"
 

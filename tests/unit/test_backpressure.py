@@ -9,6 +9,7 @@ from shared.jobs import Job
 from shared.queue import JobQueue, QueueFull
 from shared.settings import Settings
 from shared.signatures import ModelCatalog
+from tests.fixtures.lanes import waiting_count
 from tests.unit.conftest import DIGITS, digit_image, submit_job
 from web.app import create_app
 from web.backpressure import RateLimiter
@@ -111,7 +112,7 @@ def test_a_submit_refused_by_the_cap_stores_nothing_at_all(redis_client):
         queue.submit(Job(id="out", model="m", model_version="1", instances_json=b"[[1]]"))
     assert refused.value.backlog == 2
     assert not redis_client.exists(keys.job("out"))
-    assert redis_client.llen(keys.queue("m")) == 2
+    assert waiting_count(redis_client, "m") == 2
     assert redis_client.hget(keys.METRICS_SUBMITTED, "m") == b"2"
     assert redis_client.hgetall(keys.pending("m")) == {b"1": b"2"}
 

@@ -9,6 +9,7 @@ from shared.job_store import JobStore
 from shared.jobs import Job, JobStatus
 from shared.queue import JobQueue
 from shared.tasks import PREDICT_TASK
+from tests.fixtures.lanes import waiting_count
 from workers.inference.batching import BatchPolicy
 from workers.inference.consumer import BatchConsumer
 
@@ -68,7 +69,7 @@ def test_a_batch_claims_every_queued_job_up_to_the_limit_oldest_first(redis_clie
         submit(queue, f"j{n}", [[n]])
     claimed = [celery_message.job_id_of(m, PREDICT_TASK) for m in consumer.gather()]
     assert claimed == ["j0", "j1", "j2"]
-    assert redis_client.llen(keys.queue("digits")) == 2
+    assert waiting_count(redis_client, "digits") == 2
     assert redis_client.llen(keys.processing("w1", "digits")) == 3
 
 
@@ -92,7 +93,7 @@ def test_a_restarted_worker_runs_each_job_it_held_alone(redis_client):
     for name in ("h1", "h2", "h3"):
         submit(queue, name, [[1.0]])
     consumer.gather()  # claimed, then the worker "dies" before processing
-    assert redis_client.llen(keys.queue("digits")) == 0
+    assert waiting_count(redis_client, "digits") == 0
     model = DoublingModel()
     reborn, _, _ = make_consumer(redis_client, model=model)
     assert reborn.recover() == 3

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from shared import keys
+from tests.fixtures.lanes import waiting_count
 from tests.unit.conftest import DIGITS
 from web import oip
 
@@ -69,7 +70,7 @@ def test_respond_async_queues_a_job_and_answers_202_with_its_location(client, re
     assert response.status_code == 202 and response.headers["Location"].startswith("/v1/jobs/")
     job_id = response.get_json()["id"]
     stored = np.load(io.BytesIO(redis_client.hget(keys.job(job_id), "input_npy")), allow_pickle=False)
-    assert np.array_equal(stored, array) and redis_client.llen(keys.queue("digits")) == 1
+    assert np.array_equal(stored, array) and waiting_count(redis_client, "digits") == 1
 
 
 @pytest.mark.parametrize(("tensor", "words"), [
@@ -84,7 +85,7 @@ def test_respond_async_queues_a_job_and_answers_202_with_its_location(client, re
 def test_a_tensor_that_does_not_fit_the_model_is_refused_before_it_is_read(client, redis_client, tensor, words):
     data, headers = binary_body({"inputs": [tensor]}, np.zeros((2, 8, 8), np.float32))
     assert_refused(client.post(INFER, data=data, headers=headers), 400, words)
-    assert redis_client.llen(keys.queue("digits")) == 0
+    assert waiting_count(redis_client, "digits") == 0
 
 
 def test_binary_tensors_without_the_header_length_are_refused(client):

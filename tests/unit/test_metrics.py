@@ -5,6 +5,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shared.job_store import JobStore
 from shared.jobs import Job
+from shared.lanes import Priority
 from tests.unit.conftest import submit_job
 from web import metrics
 
@@ -32,15 +33,20 @@ def test_metrics_count_submissions_outcomes_queue_depth_and_latency(redis_client
         job = Job(id=f"j{index}", model="digits", model_version="1", created_at=time.time() - 0.03)
         submit_job(store, job)
         store.succeed(job, b"[1]") if outcome == "ok" else store.fail(job, "E", "m")
-    redis_client.delete(keys.queue("digits"))  # the three were taken; two others wait
-    redis_client.lpush(keys.queue("digits"), "m1", "m2")
+    for job_id, lane in [("w1", Priority.HIGH), ("w2", Priority.LOW), ("w3", Priority.LOW)]:  # three wait
+        submit_job(store, Job(id=job_id, model="digits", model_version="1", priority=lane))
+    redis_client.lpush(keys.queue("digits"), "requeued")
 
     found = families(redis_client)
-    assert sample(found["inferq_jobs_submitted"], "inferq_jobs_submitted_total", model="digits") == 3
+    assert sample(found["inferq_jobs_submitted"], "inferq_jobs_submitted_total", model="digits") == 6
     finished = found["inferq_jobs_finished"]
     assert sample(finished, "inferq_jobs_finished_total", model="digits", status="succeeded") == 2
     assert sample(finished, "inferq_jobs_finished_total", model="digits", status="failed") == 1
-    assert sample(found["inferq_queue_depth"], "inferq_queue_depth", model="digits") == 2
+    depth = found["inferq_queue_depth"]
+    assert [sample(depth, "inferq_queue_depth", model="digits", lane=lane)
+            for lane in ("high", "normal", "low", "requeued")] == [1, 0, 2, 1]
+    assert sample(found["inferq_queue_oldest_age_seconds"], "inferq_queue_oldest_age_seconds",
+                  model="digits", lane="normal") == 0
     latency = found["inferq_job_latency_seconds"]
     assert sample(latency, "inferq_job_latency_seconds_count", model="digits") == 3
     assert sample(latency, "inferq_job_latency_seconds_bucket", model="digits", le="0.01") == 0

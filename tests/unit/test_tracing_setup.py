@@ -9,6 +9,7 @@ from shared.tasks import PREDICT_TASK
 from shared.tracing import Service, exporter_names, wants_export
 from shared.tracing.setup import exporter_named, resource_for
 from shared.tracing.wsgi import TracedWsgi
+from tests.fixtures.lanes import waiting_messages
 from tests.unit.conftest import digit_image
 from web.app import create_app
 
@@ -86,7 +87,7 @@ def test_untraced_the_api_is_not_wrapped_and_jobs_carry_no_trace(settings, redis
     assert response.status_code == 202 and "traceparent" not in response.headers
     assert "trace_id" not in response.get_json()
     assert redis_client.hget(keys.job(response.get_json()["id"]), "traceparent") is None
-    [message] = redis_client.lrange(keys.queue("digits"), 0, -1)
+    [message] = waiting_messages(redis_client, "digits")
     assert "traceparent" not in orjson.loads(message)["headers"]
 
 

@@ -13,6 +13,7 @@ from shared.settings import Settings
 from shared.signatures import ModelCatalog
 from shared.tracing.context import parent_from
 from shared.tracing.messaging import publishing
+from tests.fixtures.lanes import waiting_messages
 from tests.unit.conftest import DIGITS, digit_image
 from tests.unit.test_consumer import DoublingModel, make_consumer
 from web.app import create_app
@@ -51,7 +52,7 @@ def test_a_submit_joins_the_clients_trace_and_returns_it(spans, redis_client):
     traceparent = response.headers["traceparent"]
     assert traceparent == f"00-{CLIENT_TRACE}-{publish.context.span_id:016x}-01"
     assert redis_client.hget(keys.job(job["id"]), "traceparent").decode() == traceparent
-    [message] = redis_client.lrange(keys.queue("digits"), 0, -1)
+    [message] = waiting_messages(redis_client, "digits")
     assert orjson.loads(message)["headers"]["traceparent"] == traceparent
 
 

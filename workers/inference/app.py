@@ -1,9 +1,10 @@
 """The inference worker's Celery app, made from the settings its entry point resolved.
 
 In ``batch`` mode (the default) the ``BatchConsumerStep`` loads the models in the worker
-process and drains their queues in batches. In ``prefork`` mode Celery consumes the queues
-itself, one job per task, and models load in each pool child (``worker_process_init``),
-never in the parent: TensorFlow is not fork-safe.
+process and drains their lanes in batches. In ``prefork`` mode Celery consumes the models'
+Celery lists itself, one job per task, fed from the lanes by ``LaneFeederStep``, and models
+load in each pool child (``worker_process_init``), never in the parent: TensorFlow is not
+fork-safe.
 """
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ def make_app(settings: Settings) -> Celery:
         from workers.inference.steps import BatchConsumerStep
 
         app.steps["worker"].add(BatchConsumerStep)
+    else:
+        from workers.inference.lane_feeder import LaneFeederStep
+
+        app.steps["worker"].add(LaneFeederStep)
     return app
 
 

@@ -1,9 +1,10 @@
 """inferq's batching consumer: claims many queued jobs at once and runs them in batches.
 
 Celery's own consumer handles one message per round trip (about 400 tasks/s here), which
-caps small jobs far below the model's speed. This consumer reads the same Celery messages
-from the model's Redis list, but claims up to a batch of them per round trip by moving
-them (LMOVE, atomically) into its own in-flight list, runs one forward pass per batch, and
+caps small jobs far below the model's speed. This consumer blocks on the model's doorbell
+(one list, however many lanes and owners), then claims up to a batch of Celery messages
+per round trip from the model's priority lanes (``shared.lanes``, ``claim.lua``) by moving
+them, atomically, into its own in-flight list, runs one forward pass per batch, and
 removes each message only after its job's result is stored: a per-job acknowledgement.
 A worker that dies leaves its claims in that list: restarted with the same id, it runs
 them one at a time before it takes anything new; if it never comes back, another worker of
@@ -16,8 +17,9 @@ import os
 import threading
 import time
 
-from shared import celery_message, keys, tracing
+from shared import celery_message, keys, lanes, lua, tracing
 from shared.job_store import JobStore
+from shared.queue import DOORBELL_CAP
 from shared.settings import Settings
 from shared.tasks import PREDICT_TASK
 from workers.inference import job_spans
@@ -37,26 +39,16 @@ HEARTBEAT_INTERVAL_S = 5.0
 """How often a worker records that it is alive."""
 
 
-# KEYS: queue, in-flight list. ARGV: most messages to move. Oldest (rightmost) first.
-_CLAIM = """
-local moved = {}
-for i = 1, tonumber(ARGV[1]) do
-  local message = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
-  if not message then break end
-  moved[#moved + 1] = message
-end
-return moved
-"""
-
-
-# KEYS: workers zset, a dead worker's in-flight list, the queue. ARGV: worker id, cutoff.
-# Moves the list back (oldest at the queue's head) only if the worker is still silent.
+# KEYS: workers zset, a dead worker's in-flight list, the queue, the doorbell. ARGV: worker id,
+# cutoff. Moves the list back (oldest at the queue's head, claimed before any lane) only if the
+# worker is still silent, and rings for it.
 _RECLAIM = """
 local beat = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if beat and tonumber(beat) >= tonumber(ARGV[2]) then return -1 end
 local moved = 0
 while redis.call('LMOVE', KEYS[2], KEYS[3], 'RIGHT', 'RIGHT') do moved = moved + 1 end
 redis.call('ZREM', KEYS[1], ARGV[1])
+if moved > 0 then redis.call('LPUSH', KEYS[4], 1) end
 return moved
 """
 
@@ -83,7 +75,10 @@ class BatchConsumer:
         self.runner = JobRunner(store, registry, self.settings, worker_id, self.stopping)
         self.queue = keys.queue(model)
         self.in_flight = keys.processing(worker_id, model)
-        self._claim = client.register_script(_CLAIM)
+        self.doorbell = keys.doorbell(model)
+        self._claim_keys = lanes.claim_keys(model, self.in_flight)
+        self._share_period = lanes.share_period(self.settings.lane_share)
+        self._claim = lua.LuaScript(client, "claim")
         self._reclaim = client.register_script(_RECLAIM)
         self._last_reconcile = 0.0
         self.first_claimed_at = 0.0
@@ -186,8 +181,8 @@ class BatchConsumer:
             worker = raw.decode()
             if worker == self.worker_id:
                 continue
-            count = self._reclaim(keys=[keys.workers(self.model), keys.processing(worker, self.model), self.queue],
-                                  args=[worker, cutoff])
+            count = self._reclaim(keys=[keys.workers(self.model), keys.processing(worker, self.model), self.queue,
+                                        self.doorbell], args=[worker, cutoff])
             if count > 0:
                 log.warning("worker %s stopped beating; re-queued the %d job(s) it held", worker, count)
                 moved += count
@@ -230,30 +225,33 @@ class BatchConsumer:
         self.redis.lrem(self.in_flight, 1, raw)
 
     def gather(self) -> list[bytes]:
-        """Block for one message, then claim as many more as the policy allows."""
-        first = self.redis.blmove(self.queue, self.in_flight, BLOCK_S, "RIGHT", "LEFT")
-        if first is None:
-            return []
+        """Wait for the doorbell, then claim as many jobs as the policy allows.
+
+        A claim is made after every wait, rung or not: a token lost with a connection must
+        delay work by one ``BLOCK_S`` at most, never strand it.
+        """
+        self.redis.blpop([self.doorbell], BLOCK_S)
         self._refresh_policy()
-        self.first_claimed_at = time.time()
-        batch = [first]
         limit = self.policy.max_batch_size
+        batch = self.claim(limit, first=True)
+        if not batch:
+            return []
+        self.first_claimed_at = time.time()
         deadline = time.monotonic() + self.policy.max_delay_s
         while len(batch) < limit:
-            wanted = limit - len(batch)
-            more = self._claim(keys=[self.queue, self.in_flight], args=[wanted])
-            batch.extend(more)
-            if len(more) == wanted:
-                continue
-            # The queue is empty: adaptive batches go now, others wait out the delay.
+            # The lanes are empty: adaptive batches go now, others wait out the delay.
             remaining = deadline - time.monotonic()
             if self.policy.adaptive or remaining <= 0:
                 break
-            late = self.redis.blmove(self.queue, self.in_flight, remaining, "RIGHT", "LEFT")
-            if late is None:
+            if self.redis.blpop([self.doorbell], remaining) is None:
                 break
-            batch.append(late)
+            batch.extend(self.claim(limit - len(batch), first=False))
         return batch
+
+    def claim(self, wanted: int, first: bool) -> list[bytes]:
+        """Move up to ``wanted`` messages into this worker's in-flight list; ``first`` takes a lane turn."""
+        return self._claim(keys=self._claim_keys,
+                           args=[wanted, 1 if first else 0, self._share_period, DOORBELL_CAP])
 
     def _refresh_policy(self) -> None:
         """Follow the batching settings of the newest loaded version (a rollout may change them)."""

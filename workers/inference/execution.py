@@ -68,6 +68,8 @@ class JobRunner:
         for message, start in zip(messages, self.store.start_many([m.job_id for m in messages], self.worker_id),
                                   strict=True):
             job = start.job
+            if start.outcome is StartOutcome.PAST_DEADLINE:
+                self._expire(message.job_id, pipe)
             if start.outcome is not StartOutcome.STARTED or job is None:
                 spans.not_started(message.job_id, start.outcome)
                 continue
@@ -78,6 +80,12 @@ class JobRunner:
             else:
                 groups[(job.model, int(job.model_version))].append(job)
         return groups
+
+    def _expire(self, job_id: str, pipe) -> None:
+        """End a claimed job that reached its ``max_queue_s`` unstarted, rather than wait for the sweep."""
+        job = self.store.get_public(job_id)
+        if job is not None:
+            self.store.expire(job, pipeline=pipe)
 
     def _run_version(self, model_name: str, version: int, jobs: list[Job], claimed_at: float | None,
                      max_batch_size: int, pipe, spans: RunSpans) -> None:

@@ -1,4 +1,5 @@
-"""The webhook worker's Celery app: its own queue, a thread pool, and the retry scheduler.
+"""The webhook worker's Celery app: its own queue, a thread pool, the retry scheduler and the
+sweep that expires jobs past their ``max_queue_s``.
 
 Deliveries wait on the network, not the CPU, so threads serve them. Its unacknowledged
 messages live under their own Redis keys with a short visibility timeout, so a killed
@@ -11,6 +12,7 @@ from celery import Celery
 from shared import tracing
 from shared.settings import Settings
 from workers.celery_config import make_celery
+from workers.webhooks.deadline_sweep import DeadlineSweepStep
 from workers.webhooks.scheduler import RetrySchedulerStep
 
 
@@ -27,4 +29,5 @@ def make_app(settings: Settings) -> Celery:
         "unacked_mutex_key": "inferq:webhooks:unacked_mutex",
     }
     app.steps["worker"].add(RetrySchedulerStep)
+    app.steps["worker"].add(DeadlineSweepStep)
     return app
