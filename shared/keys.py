@@ -186,3 +186,8 @@ QUEUE_DEADLINES = f"{PREFIX}:queue-deadlines"
 
 QUEUE_WAIT_HISTOGRAM = f"{PREFIX}:metrics:queue-wait"
 """Hash of submit-to-first-start bucket counts: ``<model>|<lane>|<bucket>`` (and ``|sum``, ``|count``)."""
+
+
+def busy(model_name: str, bucket: int) -> str:
+    """Float counter of worker-seconds spent running one model's batches in one 10-second bucket."""
+    return f"{PREFIX}:metrics:busy:{model_name}:{bucket}"

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import orjson
 
-from shared import celery_message, keys, lanes, lua, throughput
+from shared import celery_message, keys, lanes, lua, service_rate
 from shared.job_store import JobStore
 from shared.jobs import Job
+from shared.signatures import WORKER_ALIVE_S
 from shared.tasks import PREDICT_TASK
 
 DOORBELL_CAP = 64
@@ -40,15 +41,15 @@ class Placement:
 
     position: int
     eta_s: float | None
-    """Seconds until it starts at the measured throughput; None before any job has ended."""
+    """Seconds until it starts at the model's busy rate; None before any batch was measured."""
 
     def to_public(self) -> dict:
         return {"position": self.position, "eta_s": None if self.eta_s is None else round(self.eta_s, 3)}
 
 
-def eta(position: int, ended: int, window_s: float) -> float | None:
-    """Seconds for ``position`` jobs to start when ``ended`` jobs ended in the last ``window_s``."""
-    return position * window_s / ended if ended > 0 else None
+def eta(position: int, rate: float) -> float | None:
+    """Seconds for ``position`` jobs to start at ``rate`` jobs/s (``shared.service_rate``); None unmeasured."""
+    return position / rate if rate > 0 else None
 
 
 class JobQueue:
@@ -66,21 +67,22 @@ class JobQueue:
         Raises ``QueueFull`` when the model is at its cap, and ``WaitTooLong`` when the job's
         ``max_queue_s`` is shorter than the estimated wait; either way nothing is stored.
         """
-        buckets, window_s = throughput.window(job.model, job.created_at)
+        ended, busy = service_rate.window_keys(job.model, job.created_at)
         args = {"cap": self.max_queued_per_model, "ttl": self.store.ttl_s, "model": job.model,
                 "version": job.model_version, "id": job.id, "owner": job.owner or "-",
                 "priority": job.priority.value, "rank": job.priority.rank, "created_at": job.created_at,
-                "max_queue_s": job.max_queue_s, "deadline": job.deadline or 0, "window_s": window_s,
-                "doorbell_cap": DOORBELL_CAP,
+                "max_queue_s": job.max_queue_s, "deadline": job.deadline or 0, "buckets": len(ended),
+                "alive_after": job.created_at - WORKER_ALIVE_S, "doorbell_cap": DOORBELL_CAP,
                 "message": celery_message.encode(PREDICT_TASK, job.id, keys.queue(job.model)).decode()}
         fields = [part for pair in self.store.new_record(job).items() for part in pair]
-        reply = self._submit(keys=[*submit_keys(job), *buckets], args=[orjson.dumps(args), *fields])
+        reply = self._submit(keys=[*submit_keys(job), *ended, *busy, keys.workers(job.model)],
+                             args=[orjson.dumps(args), *fields])
         outcome = reply[0].decode()
         if outcome == "full":
             raise QueueFull(job.model, int(reply[1]))
         if outcome == "busy":
             raise WaitTooLong(job.model, float(reply[1]), job.max_queue_s)
-        return Placement(int(reply[1]), eta(int(reply[1]), int(reply[2]), window_s))
+        return Placement(int(reply[1]), eta(int(reply[1]), float(reply[2])))
 
 
 def submit_keys(job: Job) -> list[str]:
@@ -96,15 +98,13 @@ def placement(redis, job: Job, now: float | None = None) -> Placement:
     """Where a queued ``job`` stands now, in one round trip of O(log n) reads: the re-queued
     messages and every higher lane's jobs start before it, then its lane's lower tags. A job
     already claimed (no longer in its lane) is next. The lower lanes' share is left out, so for
-    a lower lane under a flood the figure is an upper bound."""
+    a lower lane under a flood the figure is an upper bound. Two round trips: the places, then the rate."""
     now = time.time() if now is None else now
-    buckets, window_s = throughput.window(job.model, now)
     pipe = redis.pipeline(transaction=False)
     pipe.llen(keys.queue(job.model))
     for lane in lanes.LANES[:job.priority.rank - 1]:
         pipe.zcard(keys.lane(job.model, lane.value))
     pipe.zrank(keys.lane(job.model, job.priority.value), job.id)
-    pipe.mget(buckets)
-    *ahead, rank, counts = pipe.execute()
+    *ahead, rank = pipe.execute()
     position = 0 if rank is None else sum(ahead) + rank
-    return Placement(position, eta(position, sum(int(c or 0) for c in counts), window_s))
+    return Placement(position, eta(position, service_rate.measure(redis, job.model, now)))

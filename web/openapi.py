@@ -52,11 +52,11 @@ TRACEPARENT = {"name": "traceparent", "in": "header", "required": False, "schema
 TRACE_HEADER = {"traceparent": {"schema": {"type": "string"}, "description": "The job's trace context, when tracing is on"}}
 PRIORITY = {"name": "Inferq-Priority", "in": "header", "required": False,
             "description": "The job's lane when the body cannot say (binary bodies, :predict); a JSON body's "
-                           "'priority' takes its place.", "schema": {"enum": ["high", "normal", "low"]}}
+                           "'priority' takes its place: high, normal or low (422 otherwise).", "schema": {"type": "string"}}
 MAX_QUEUE_S = {"name": "Inferq-Max-Queue-S", "in": "header", "required": False,
                "description": "Start within S seconds or end 'expired' (0 < S <= the job TTL); a JSON body's "
-                              "'max_queue_s' takes its place. 503 at once when the estimated wait is longer.",
-               "schema": {"type": "number", "exclusiveMinimum": 0}}
+                              "'max_queue_s' takes its place (422 otherwise). 503 at once when the estimated wait is longer.",
+               "schema": {"type": "string"}}
 PREFER = {"name": "Prefer", "in": "header", "required": False,
           "description": "`wait=S`: answer 200 with the finished job if it ends within S seconds.",
           "schema": {"type": "string"}}

@@ -61,7 +61,15 @@ def model_snapshot(redis, catalog: ModelCatalog, model: str, now: float) -> dict
         "instances_total": sizes.get("sum", 0),
         "latency_ms": latency(redis, model),
         "batch_sizes": {str(b): sizes.get(str(b), 0) for b in BATCH_SIZE_BUCKETS} | {"+Inf": sizes.get("+Inf", 0)},
+        "lanes": lanes(redis, model, now),
     }
+
+
+def lanes(redis, model: str, now: float) -> dict:
+    """Per priority lane: jobs waiting to be claimed, and how long the oldest of them has waited."""
+    ages = backlogs.lane_oldest_ages(redis, model, now)
+    return {lane.value: {"waiting": depth, "oldest_age_s": round(ages[lane], 3)}
+            for lane, depth in backlogs.lane_depths(redis, model).items()}
 
 
 def snapshot(redis, now: float | None = None) -> dict:

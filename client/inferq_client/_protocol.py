@@ -20,8 +20,14 @@ RETRY_ATTEMPTS = 8
 
 
 def submit_request(model: str, instances: Any, webhook: dict | None, version: int | None,
-                   idempotency_key: str | None, wait_s: float | None) -> dict:
-    """Keyword arguments for ``httpx`` to submit a job (JSON, or .npy for numpy arrays)."""
+                   idempotency_key: str | None, wait_s: float | None, priority: str | None = None,
+                   max_queue_s: float | None = None) -> dict:
+    """Keyword arguments for ``httpx`` to submit a job (JSON, or .npy for numpy arrays).
+
+    ``priority`` (``high``, ``normal``, ``low``) picks the job's lane; ``max_queue_s`` asks the
+    service to start it within that many seconds or end it ``expired`` (and to refuse it with
+    503 at once when the estimated wait is already longer).
+    """
     path = f"/v1/models/{model}/jobs" if version is None else f"/v1/models/{model}/versions/{version}/jobs"
     headers = {}
     if idempotency_key:
@@ -38,12 +44,27 @@ def submit_request(model: str, instances: Any, webhook: dict | None, version: in
         if webhook:
             headers["Inferq-Webhook-Url"] = webhook["url"]
             headers["Inferq-Webhook-Events"] = ",".join(webhook.get("events", ["completed"]))
+        headers.update(scheduling_headers(priority, max_queue_s))
         return {"method": "POST", "url": path, "content": buffer.getvalue(), "headers": headers}
     body: dict[str, Any] = {"instances": instances}
     if webhook:
         body["webhook"] = webhook
+    if priority is not None:
+        body["priority"] = priority
+    if max_queue_s is not None:
+        body["max_queue_s"] = max_queue_s
     headers["Content-Type"] = "application/json"
     return {"method": "POST", "url": path, "content": json.dumps(body, allow_nan=False), "headers": headers}
+
+
+def scheduling_headers(priority: str | None, max_queue_s: float | None) -> dict[str, str]:
+    """The headers that carry ``priority`` and ``max_queue_s`` where the body cannot."""
+    headers = {}
+    if priority is not None:
+        headers["Inferq-Priority"] = priority
+    if max_queue_s is not None:
+        headers["Inferq-Max-Queue-S"] = f"{max_queue_s:g}"
+    return headers
 
 
 def _as_numpy(instances):

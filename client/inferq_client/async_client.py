@@ -45,9 +45,11 @@ class AsyncClient:
             raise protocol.transport_error(exc) from exc
 
     async def submit(self, model: str, instances: Any, webhook: dict | None = None, version: int | None = None,
-                     idempotency_key: str | None = None, wait: float | None = None) -> Job:
-        """Queue a job; returns it at once (or finished, when ``wait`` seconds suffice)."""
-        request = protocol.submit_request(model, instances, webhook, version, idempotency_key, wait)
+                     idempotency_key: str | None = None, wait: float | None = None,
+                     priority: str | None = None, max_queue_s: float | None = None) -> Job:
+        """Queue a job, as ``Client.submit`` does (priority and queue deadline included)."""
+        request = protocol.submit_request(model, instances, webhook, version, idempotency_key, wait,
+                                          priority, max_queue_s)
         return protocol.read_job(await self._send(**request))
 
     async def get(self, job_id: str) -> Job:
@@ -67,9 +69,11 @@ class AsyncClient:
                 raise WaitTimeout(f"job {job_id} is still {job.status} after {timeout}s")
 
     async def predict(self, model: str, instances: Any, timeout: float | None = None,
-                      version: int | None = None) -> list:
-        """Submit and wait; the predictions, or ``JobFailed``."""
-        job = await self.submit(model, instances, version=version, wait=protocol.LONG_POLL_S)
+                      version: int | None = None, priority: str | None = None,
+                      max_queue_s: float | None = None) -> list:
+        """Submit and wait; the predictions, or ``JobFailed`` (an ``expired`` job included)."""
+        job = await self.submit(model, instances, version=version, wait=protocol.LONG_POLL_S, priority=priority,
+                                max_queue_s=max_queue_s)
         if not job.done:
             job = await self.wait(job.id, timeout)
         return protocol.predictions_of(job)
@@ -98,7 +102,8 @@ class AsyncClient:
         return protocol.read_json(await self._send("GET", f"/v1/jobs/{job_id}/deliveries"))["deliveries"]
 
     async def map(self, model: str, instances: Iterable[Any], batch_size: int = 64, concurrency: int = 4,
-                  progress: bool = True, timeout: float | None = None) -> AsyncIterator[Any]:
+                  progress: bool = True, timeout: float | None = None, priority: str | None = None,
+                  max_queue_s: float | None = None) -> AsyncIterator[Any]:
         """Predict a stream of instances as chunked jobs; yields predictions in input order."""
         total = len(instances) if hasattr(instances, "__len__") else None
         meter = Progress(total, enabled=progress)
@@ -108,7 +113,7 @@ class AsyncClient:
             while True:
                 chunk = list(islice(items, batch_size))
                 if chunk:
-                    window.append(asyncio.ensure_future(self._run_chunk(model, chunk, timeout)))
+                    window.append(asyncio.ensure_future(self._run_chunk(model, chunk, timeout, priority, max_queue_s)))
                 if not window:
                     break
                 if len(window) >= concurrency or not chunk:
@@ -121,8 +126,10 @@ class AsyncClient:
                 task.cancel()
             meter.close()
 
-    async def _run_chunk(self, model: str, chunk: list, timeout: float | None) -> list:
-        job = await self._retrying(lambda: self.submit(model, chunk, wait=protocol.LONG_POLL_S))
+    async def _run_chunk(self, model: str, chunk: list, timeout: float | None, priority: str | None,
+                         max_queue_s: float | None) -> list:
+        job = await self._retrying(lambda: self.submit(model, chunk, wait=protocol.LONG_POLL_S, priority=priority,
+                                                       max_queue_s=max_queue_s))
         if not job.done:
             job = await self._retrying(lambda: self.wait(job.id, timeout))
         return protocol.predictions_of(job)

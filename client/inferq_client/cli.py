@@ -79,19 +79,32 @@ def load_instances(path: str):
 
 def _job_text(job) -> str:
     line = f"{job.id} {job.status}"
+    if job.queue is not None:
+        eta = job.queue.get("eta_s")
+        start = f"starts in about {eta:.1f} s" if eta is not None else "no throughput measured yet"
+        line += f" position {job.queue['position']}, {start}"
     if job.error:
         line += f" {job.error.get('type')}: {job.error.get('message')}"
     return line
+
+
+PRIORITY = click.option("--priority", type=click.Choice(["high", "normal", "low"]), default=None,
+                        help="The job's lane (default normal).")
+MAX_QUEUE_S = click.option("--max-queue-s", type=float, default=None,
+                           help="Start within this many seconds or end 'expired' (503 at once if the wait is longer).")
 
 
 @main.command()
 @click.argument("model")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--webhook", help="URL to POST the completed event to.")
+@PRIORITY
+@MAX_QUEUE_S
 @click.pass_obj
-def submit(obj: Context, model, file, webhook):
+def submit(obj: Context, model, file, webhook, priority, max_queue_s):
     """Queue FILE's instances (.json or .npy) for MODEL; prints the job id."""
-    job = obj.client.submit(model, load_instances(file), webhook={"url": webhook} if webhook else None)
+    job = obj.client.submit(model, load_instances(file), webhook={"url": webhook} if webhook else None,
+                            priority=priority, max_queue_s=max_queue_s)
     obj.emit(job.raw, job.id)
 
 
@@ -127,10 +140,13 @@ def _wait_with_spinner(client: Client, job_id: str, timeout: float | None):
 @click.argument("model")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--wait-timeout", type=float, default=None, help="Give up after this many seconds.")
+@PRIORITY
+@MAX_QUEUE_S
 @click.pass_obj
-def predict(obj: Context, model, file, wait_timeout):
+def predict(obj: Context, model, file, wait_timeout, priority, max_queue_s):
     """Submit FILE to MODEL, wait, and print the predictions as JSON."""
-    job = obj.client.submit(model, load_instances(file), wait=protocol.LONG_POLL_S)
+    job = obj.client.submit(model, load_instances(file), wait=protocol.LONG_POLL_S, priority=priority,
+                            max_queue_s=max_queue_s)
     if not job.done:
         job = _wait_with_spinner(obj.client, job.id, wait_timeout)
     if job.status != "succeeded":
@@ -142,7 +158,7 @@ def predict(obj: Context, model, file, wait_timeout):
 @click.argument("job_id")
 @click.pass_obj
 def status(obj: Context, job_id):
-    """Show JOB_ID's status (and error, if it failed)."""
+    """Show JOB_ID's status: while queued, its position and estimated start; its error, if it failed."""
     job = obj.client.get(job_id)
     obj.emit(job.raw, _job_text(job))
 
@@ -193,8 +209,10 @@ def cancel(obj: Context, job_id):
 @click.option("--batch-size", default=64, show_default=True, help="Instances per job.")
 @click.option("--concurrency", default=4, show_default=True, help="Jobs in flight.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar (plain lines off a TTY).")
+@PRIORITY
+@MAX_QUEUE_S
 @click.pass_obj
-def map_command(obj: Context, model, input_file, out_file, batch_size, concurrency, progress):
+def map_command(obj: Context, model, input_file, out_file, batch_size, concurrency, progress, priority, max_queue_s):
     """Predict every line of INPUT_FILE (JSON Lines, one instance each) into --out, in order.
 
     Rerunning resumes: lines already in --out are skipped.
@@ -206,7 +224,7 @@ def map_command(obj: Context, model, input_file, out_file, batch_size, concurren
         instances = _Sized((json.loads(line) for line in itertools.islice(source, done, None)), total - done)
         written = 0
         for prediction in obj.client.map(model, instances, batch_size=batch_size, concurrency=concurrency,
-                                         progress=progress):
+                                         progress=progress, priority=priority, max_queue_s=max_queue_s):
             sink.write(json.dumps(prediction) + "\n")
             written += 1
             if written % batch_size == 0:

@@ -48,9 +48,16 @@ class Client:
             raise protocol.transport_error(exc) from exc
 
     def submit(self, model: str, instances: Any, webhook: dict | None = None, version: int | None = None,
-               idempotency_key: str | None = None, wait: float | None = None) -> Job:
-        """Queue a job; returns it at once (or finished, when ``wait`` seconds suffice)."""
-        request = protocol.submit_request(model, instances, webhook, version, idempotency_key, wait)
+               idempotency_key: str | None = None, wait: float | None = None,
+               priority: str | None = None, max_queue_s: float | None = None) -> Job:
+        """Queue a job; returns it at once (or finished, when ``wait`` seconds suffice).
+
+        ``priority`` is ``high``, ``normal`` (the default) or ``low``; with ``max_queue_s`` the job
+        starts within that many seconds or ends ``expired``, and a submit whose estimated wait is
+        already longer raises ``Unavailable`` (503) at once.
+        """
+        request = protocol.submit_request(model, instances, webhook, version, idempotency_key, wait,
+                                          priority, max_queue_s)
         return protocol.read_job(self._send(**request))
 
     def get(self, job_id: str) -> Job:
@@ -69,9 +76,11 @@ class Client:
             if deadline is not None and time.monotonic() >= deadline:
                 raise WaitTimeout(f"job {job_id} is still {job.status} after {timeout}s")
 
-    def predict(self, model: str, instances: Any, timeout: float | None = None, version: int | None = None) -> list:
-        """Submit and wait; the predictions, or ``JobFailed``."""
-        job = self.submit(model, instances, version=version, wait=protocol.LONG_POLL_S)
+    def predict(self, model: str, instances: Any, timeout: float | None = None, version: int | None = None,
+                priority: str | None = None, max_queue_s: float | None = None) -> list:
+        """Submit and wait; the predictions, or ``JobFailed`` (an ``expired`` job included)."""
+        job = self.submit(model, instances, version=version, wait=protocol.LONG_POLL_S, priority=priority,
+                          max_queue_s=max_queue_s)
         if not job.done:
             job = self.wait(job.id, timeout)
         return protocol.predictions_of(job)
@@ -100,7 +109,8 @@ class Client:
         return protocol.read_json(self._send("GET", f"/v1/jobs/{job_id}/deliveries"))["deliveries"]
 
     def map(self, model: str, instances: Iterable[Any], batch_size: int = 64, concurrency: int = 4,
-            progress: bool = True, timeout: float | None = None) -> Iterator[Any]:
+            progress: bool = True, timeout: float | None = None, priority: str | None = None,
+            max_queue_s: float | None = None) -> Iterator[Any]:
         """Predict a stream of instances as chunked jobs; yields predictions in input order.
 
         At most ``concurrency`` jobs are in flight; 429, 503 and connection errors are retried
@@ -113,7 +123,7 @@ class Client:
             with ThreadPoolExecutor(max_workers=concurrency) as pool:
                 window: deque = deque()
                 for chunk in chunks:
-                    window.append(pool.submit(self._run_chunk, model, chunk, timeout))
+                    window.append(pool.submit(self._run_chunk, model, chunk, timeout, priority, max_queue_s))
                     if len(window) >= concurrency:
                         yield from self._drain_one(window, meter)
                 while window:
@@ -127,8 +137,10 @@ class Client:
         meter.update(len(predictions))
         yield from predictions
 
-    def _run_chunk(self, model: str, chunk: list, timeout: float | None) -> list:
-        job = self._retrying(lambda: self.submit(model, chunk, wait=protocol.LONG_POLL_S))
+    def _run_chunk(self, model: str, chunk: list, timeout: float | None, priority: str | None,
+                   max_queue_s: float | None) -> list:
+        job = self._retrying(lambda: self.submit(model, chunk, wait=protocol.LONG_POLL_S, priority=priority,
+                                                 max_queue_s=max_queue_s))
         if not job.done:
             job = self._retrying(lambda: self.wait(job.id, timeout))
         return protocol.predictions_of(job)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-TERMINAL = frozenset({"succeeded", "failed", "canceled"})
+TERMINAL = frozenset({"succeeded", "failed", "canceled", "expired"})
 
 
 @dataclass
@@ -21,6 +21,9 @@ class Job:
     predictions: list | None = None
     error: dict | None = None
     timings: dict | None = None
+    priority: str = "normal"
+    queue: dict | None = None
+    """While queued: ``{"position": jobs that start first, "eta_s": seconds until it starts, or None}``."""
     raw: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -35,4 +38,5 @@ class Job:
                    status=data["status"], created_at=data.get("created_at"),
                    started_at=data.get("started_at"), finished_at=data.get("finished_at"),
                    predictions=data.get("predictions"), error=data.get("error"),
-                   timings=data.get("timings"), raw=data)
+                   timings=data.get("timings"), priority=data.get("priority", "normal"),
+                   queue=data.get("queue"), raw=data)

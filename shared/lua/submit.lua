@@ -1,7 +1,7 @@
 -- Store a new job and put it in its lane, or store nothing: when the model already holds its
 -- cap of unfinished jobs ({'full', backlog}), or when the job asked to start within
 -- max_queue_s and the estimated wait of its place is longer ({'busy', wait_s}). Stored, it
--- returns {'queued', position, jobs ended in the throughput window}. Everything is decided in
+-- returns {'queued', position, the model's busy rate in jobs/s}. Everything is decided in
 -- the script that counts and places the job, so concurrent submits can never overshoot.
 -- ARGV[1] is a JSON table; ARGV[2..] are the record's field/value pairs.
 local job, submitted, pending, queue, lane = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -28,10 +28,16 @@ local tag = math.max(clock, math.min(last, tail)) + 1
 local higher = redis.call('LLEN', queue)
 for i = 1, args.rank - 1 do higher = higher + redis.call('ZCARD', KEYS[11 + i]) end
 local ahead = higher + redis.call('ZCOUNT', lane, '-inf', tag)
-local ended = 0
-for i = 15, #KEYS do ended = ended + tonumber(redis.call('GET', KEYS[i]) or '0') end
-if args.max_queue_s > 0 and ended > 0 then
-  local wait = ahead * args.window_s / ended
+-- The model's busy rate (shared.service_rate): jobs ended per busy worker-second, times live workers.
+local ended, busy = 0, 0
+for i = 15, 14 + args.buckets do ended = ended + tonumber(redis.call('GET', KEYS[i]) or '0') end
+for i = 15 + args.buckets, 14 + 2 * args.buckets do busy = busy + tonumber(redis.call('GET', KEYS[i]) or '0') end
+local rate = 0
+if ended > 0 and busy > 0 then
+  rate = ended / busy * math.max(1, redis.call('ZCOUNT', KEYS[15 + 2 * args.buckets], args.alive_after, '+inf'))
+end
+if args.max_queue_s > 0 and rate > 0 then
+  local wait = ahead / rate
   if wait > args.max_queue_s then return {'busy', tostring(wait)} end
 end
 redis.call('HSET', job, unpack(ARGV, 2))
@@ -44,4 +50,4 @@ redis.call('ZADD', arrivals, args.created_at, args.id)
 redis.call('HSET', messages, args.id, args.message)
 if args.max_queue_s > 0 then redis.call('ZADD', deadlines, args.deadline, args.id) end
 if redis.call('LLEN', doorbell) < args.doorbell_cap then redis.call('LPUSH', doorbell, 1) end
-return {'queued', higher + redis.call('ZRANK', lane, args.id), ended}
+return {'queued', higher + redis.call('ZRANK', lane, args.id), tostring(rate)}

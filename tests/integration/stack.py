@@ -61,9 +61,9 @@ SERVER_CHOICES = ("INFERQ_NGINX", "INFERQ_REDIS_SERVER")
 
 
 def start_stack(base: Path, models_dir: Path, expect_models: set[str], extra_env: dict | None = None,
-                code: Path = ROOT) -> Stack:
+                code: Path = ROOT, api_key: str | None = None) -> Stack:
     """Launch launcher/stack.py (from the checkout at ``code``: benchmarks compare two commits)
-    and wait until every expected model is published."""
+    and wait until every expected model is published (asking with ``api_key`` when keys are on)."""
     port, web_port, redis_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("INFERQ_") or k in SERVER_CHOICES}
     env.update({
@@ -89,7 +89,8 @@ def start_stack(base: Path, models_dir: Path, expect_models: set[str], extra_env
         if process.poll() is not None:
             raise RuntimeError("stack exited early:\n" + stack.logs())
         try:
-            listed = requests.get(stack.url + "/v1/models", timeout=2).json()["models"]
+            listed = requests.get(stack.url + "/v1/models", timeout=2,
+                                  headers={"Authorization": f"Bearer {api_key}"} if api_key else {}).json()["models"]
             if expect_models <= {m["name"] for m in listed if m.get("state") == "ready"}:
                 return stack
         except (requests.RequestException, ValueError, KeyError):

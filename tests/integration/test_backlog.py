@@ -11,6 +11,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared import keys
+from tests.fixtures.lanes import waiting_count
 from tests.integration.helpers import wait_for
 
 TERMINAL = {b"succeeded", b"failed", b"canceled"}
@@ -53,14 +54,14 @@ def test_backlog_counts_queued_claimed_and_running_jobs_exactly(stack, http):
     pid = stack.program_pid("worker-slow")
     slow_ids = freeze_while_running(client, pid, submit_slow)
     try:
-        slow_ids += submit_slow(4)  # these stay queued (or are taken by the frozen worker's pending BLMOVE)
+        slow_ids += submit_slow(4)  # these stay queued in their lane
         statuses = [client.hget(keys.job(i), "status") for i in slow_ids]
         truth = sum(1 for s in statuses if s not in TERMINAL)
-        claimed, queued = client.llen(in_flight), client.llen(keys.queue("slow"))
+        claimed, queued = client.llen(in_flight), waiting_count(client, "slow")
         assert claimed > 0 and queued > 0 and b"running" in statuses
         info = http.get(f"{stack.url}/v1/models/slow", timeout=10).json()
         assert info["backlog"] == truth == claimed + queued
-        assert queued < truth  # LLEN alone misses what the worker holds
+        assert queued < truth  # the lanes alone miss what the worker holds
         assert info["oldest_queued_age_s"] > 0
         families = {f.name: f for f in text_string_to_metric_families(http.get(f"{stack.url}/metrics", timeout=10).text)}
         [sample] = [s for s in families["inferq_backlog"].samples if s.labels["model"] == "slow"]

@@ -48,10 +48,17 @@ def test_the_dashboard_follows_a_burst_and_lists_a_failed_job(stack, http, brows
 
     stack.supervisorctl("stop", "worker-digits")  # the burst piles up
     try:
-        ids = [submit(http, stack.url, "digits", [digits.images[n].tolist()]).json()["id"] for n in range(150)]
+        ids = [submit(http, stack.url, "digits", [digits.images[n].tolist()]).json()["id"] for n in range(140)]
+        ids += [http.post(f"{stack.url}/v1/models/digits/jobs", timeout=10,
+                          json={"instances": [digits.images[n].tolist()], "priority": "low"}).json()["id"]
+                for n in range(10)]
         page.wait_for_function(
             """() => Number(document.querySelector('section[data-model="digits"] [data-figure="backlog"]')
                      .textContent.replace(/,/g, '')) >= 150""", timeout=20_000)
+        page.wait_for_function(
+            """() => document.querySelector('section[data-model="digits"] [data-lane-waiting="low"]')
+                     .textContent === '10'""", timeout=20_000)
+        assert page.inner_text('section[data-model="digits"] [data-lane-waiting="normal"]') == "140"
         time.sleep(2.5)  # at least one more stored snapshot, so the chart has the peak
         page.screenshot(path=str(ARTIFACTS / "burst.png"), full_page=True)
     finally:

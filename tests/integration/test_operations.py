@@ -6,6 +6,7 @@ import time
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.fixtures.lanes import waiting_messages
 from tests.integration.helpers import submit, wait_for
 
 
@@ -68,7 +69,7 @@ def test_celery_messages_are_json_and_carry_only_the_job_id(stack, http):
     stack.supervisorctl("stop", "worker-faulty")
     try:
         job_id = submit(http, stack.url, "faulty", [[1, 2, 3, 4]]).json()["id"]
-        raw = client.lrange("inferq.faulty", 0, -1)
+        raw = waiting_messages(client, "faulty")
         import base64
         import json
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 
 import orjson
 
-from shared import keys
+from shared import keys, service_rate, throughput
 from shared.celery_message import TaskMessage
 from shared.job_store import JobStore, StartOutcome
 from shared.jobs import Job
@@ -55,12 +55,14 @@ class JobRunner:
         ends without timings rather than with made-up ones.
         """
         spans = RunSpans(messages, claimed_at)
+        began = time.monotonic()
         try:
             groups = self._start(messages, spans, pipe)
             for (model_name, version), jobs in groups.items():
                 self._run_version(model_name, version, jobs, claimed_at, max_batch_size, pipe, spans)
         finally:
             spans.close()
+        _record_busy({name for name, _ in groups}, time.monotonic() - began, pipe)
 
     def _start(self, messages: list[TaskMessage], spans: RunSpans, pipe) -> dict[tuple[str, int], list[Job]]:
         """Start every job in one round trip; the runnable ones grouped by model version."""
@@ -147,6 +149,15 @@ class JobRunner:
         timings["latency_ms"] = round(max(0.0, time.time() - job.created_at) * 1000, 3)
         pipe.lpush(keys.recent_timings(job.model), orjson.dumps(timings))
         pipe.ltrim(keys.recent_timings(job.model), 0, RECENT_TIMINGS - 1)
+
+
+def _record_busy(models: set[str], seconds: float, pipe) -> None:
+    """Count the batch's wall time towards its models' busy rate (``shared.service_rate``)."""
+    now = time.time()
+    for name in models:
+        key = service_rate.busy_key(name, now)
+        pipe.incrbyfloat(key, seconds / len(models))
+        pipe.expire(key, throughput.BUCKET_TTL_S)
 
 
 def _record_batch_sizes(model_name: str, sizes: list[int], pipe) -> None:
