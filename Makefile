@@ -78,6 +78,7 @@ bench: $(STAMP_BENCH) models/digits/1/model.keras
 	$(PY) -m bench.protocols
 	$(PY) -m bench.tracing
 	$(PY) -m bench.cost
+	$(PY) -m bench.priority
 
 comma := ,
 

@@ -4,7 +4,9 @@ import time
 from inferq_client.metrics import model_summaries, parse, quantile, render_table
 
 TEXT = """# HELP inferq_queue_depth Jobs waiting in a model's queue.
-inferq_queue_depth{model="digits",queue="inferq.digits"} 7.0
+inferq_queue_depth{model="digits",lane="high"} 2.0
+inferq_queue_depth{model="digits",lane="normal"} 5.0
+inferq_queue_depth{model="digits",lane="low"} 0.0
 inferq_workers{model="digits"} 2.0
 inferq_jobs_finished_total{model="digits",status="succeeded"} 90.0
 inferq_jobs_finished_total{model="digits",status="failed"} 10.0
@@ -17,7 +19,7 @@ inferq_job_latency_seconds_bucket{le="+Inf",model="digits"} 100.0
 def test_samples_are_parsed_with_labels():
     samples = parse(TEXT)
     assert ("inferq_workers", {"model": "digits"}, 2.0) in samples
-    assert len(samples) == 7
+    assert len(samples) == 9
 
 
 def test_quantiles_interpolate_within_buckets():
