@@ -39,7 +39,7 @@ class StartOutcome(enum.Enum):
     GONE = "gone"
     """No record: its TTL ran out, or it never existed."""
     PAST_DEADLINE = "past-deadline"
-    """Still queued after its ``max_queue_s``: never started; the deadline sweep ends it ``expired``."""
+    """Still queued after its ``max_queue_s``: never started; the worker that claimed it ends it ``expired``."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 -- Move a queued (or redelivered running) job to running and return its record as a flat
 -- field/value list; {-1} when it had already ended (a redelivery), {-2} when it is still queued
--- past its max_queue_s deadline (it never starts: the deadline sweep expires it), {} when gone.
+-- past its max_queue_s deadline (it never starts: its worker expires it), {} when gone.
 -- A first start counts the job's submit-to-start wait in its lane's histogram.
 -- On its first start a job that asked for ``started`` gets that event's body fixed now, as
 -- a snapshot of the job, and its delivery queued in this same step.

@@ -109,6 +109,32 @@ def webhook_cases() -> list[Case]:
     return cases
 
 
+def scheduling_cases() -> list[Case]:
+    """Priorities and queue deadlines a client may mistype or abuse: each a 422 (or the parser's 400)."""
+    def body(name: str, status: int, fields: str) -> Case:
+        return json_case(name, status, f'{{"instances": [{DIGIT}], {fields}}}')
+
+    def header(name: str, field: str, value: str, target: str = JOBS) -> Case:
+        if target == PREDICT:
+            return json_case(name, 422, f'{{"instances": [{DIGIT}]}}', target=PREDICT, headers=((field, value),))
+        return npy_case(name, 422, npy_bytes(np.zeros((1, 8, 8), np.float32)), headers=((field, value),))
+
+    return [
+        body("priority-unknown", 422, '"priority": "urgent"'), body("priority-upper-case", 422, '"priority": "HIGH"'),
+        body("priority-object", 422, '"priority": {"$gt": ""}'), body("priority-null", 422, '"priority": null'),
+        body("max-queue-zero", 422, '"max_queue_s": 0'), body("max-queue-negative", 422, '"max_queue_s": -5'),
+        body("max-queue-over-ttl", 422, '"max_queue_s": 1e12'), body("max-queue-string", 422, '"max_queue_s": "5"'),
+        body("max-queue-true", 422, '"max_queue_s": true'), body("max-queue-infinite", 400, '"max_queue_s": 1e400'),
+        header("priority-header-unknown", "Inferq-Priority", "urgent"),
+        header("priority-header-predict", "Inferq-Priority", "highest", target=PREDICT),
+        header("max-queue-header-nan", "Inferq-Max-Queue-S", "nan"),
+        header("max-queue-header-inf", "Inferq-Max-Queue-S", "inf"),
+        header("max-queue-header-hex", "Inferq-Max-Queue-S", "0x10"),
+        header("max-queue-header-zero", "Inferq-Max-Queue-S", "0"),
+        header("max-queue-header-huge", "Inferq-Max-Queue-S", "9" * 400, target=PREDICT),
+    ]
+
+
 def npy_cases() -> list[Case]:
     valid = npy_bytes(np.zeros((1, 8, 8), np.float32))
     return [
@@ -212,5 +238,5 @@ def v2_cases() -> list[Case]:
 
 
 def catalogue() -> list[Case]:
-    return (json_cases() + webhook_cases() + npy_cases() + image_cases() + header_cases() + path_cases()
+    return (json_cases() + webhook_cases() + scheduling_cases() + npy_cases() + image_cases() + header_cases() + path_cases()
             + query_cases() + tf_serving_cases() + v2_cases())

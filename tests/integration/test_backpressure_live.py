@@ -16,6 +16,7 @@ import requests
 
 from shared.signatures import ModelCatalog, ModelSignature, TensorSpec
 from tests.conftest import server_binary
+from tests.fixtures.lanes import waiting_count
 from tests.integration.helpers import wait_until
 from tests.integration.stack import ROOT, free_port
 
@@ -102,5 +103,5 @@ def test_a_full_queue_answers_503_with_retry_after_and_stores_nothing_more(api):
     assert len(accepted) == 100, {a.status_code for a in answers}
     assert full and all(int(a.headers["Retry-After"]) >= 1 for a in full)
     assert full[0].json()["backlog"] == 100
-    assert client.llen("inferq.small") == 100
+    assert waiting_count(client, "small") == 100
     assert ModelCatalog(client).pending("small") == {1: 100}
