@@ -256,7 +256,11 @@ def test_killing_web_workers_under_load_loses_no_accepted_job(fault_stack, recei
 def test_a_job_longer_than_the_visibility_timeout_runs_once_and_notifies_once(fault_stack, receiver, oracle):
     report = Report("10. jobs longer than the visibility timeout (3 s)")
     load = Load(fault_stack.url, receiver.url)
-    ids = load.burst("chaos", slow(4.5), 2)
+    # One at a time: two 4.5 s jobs batched together would run over the model's 6 s time limit, and the
+    # worker's restart would rerun each alone (by design); this fault is the visibility timeout's.
+    ids = load.burst("chaos", slow(4.5), 1)
+    time.sleep(1)
+    ids += load.burst("chaos", slow(4.5), 1)
     report.in_flight_at_fault = oracle.in_flight()
     time.sleep(8)
     final = oracle.check(report, ids, faults=0, deadline_s=60)
