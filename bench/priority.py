@@ -97,28 +97,25 @@ class Tally:
 async def flood(session, url: str, body: bytes, tally: Tally) -> None:
     """One closed-loop client: its next job as soon as the last one ended."""
     while time.monotonic() < tally.stop_at:
-        began = time.monotonic()
-        try:
-            ok = await one_job(session, url, body)
-        except (TimeoutError, aiohttp.ClientError, KeyError, ValueError):
-            ok = False
-        tally.add(began, ok)
+        await tallied_job(session, url, body, tally)
+
+
+async def tallied_job(session, url: str, body: bytes, tally: Tally) -> None:
+    """One job, its outcome and latency counted in ``tally`` (a client error counts as a failure)."""
+    began = time.monotonic()
+    try:
+        ok = await one_job(session, url, body)
+    except (TimeoutError, aiohttp.ClientError, KeyError, ValueError):
+        ok = False
+    tally.add(began, ok)
 
 
 async def paced(session, url: str, body: bytes, rate: float, tally: Tally) -> None:
     """An open-loop client: a job every ``1/rate`` s, however long the earlier ones take."""
-    async def job():
-        began = time.monotonic()
-        try:
-            ok = await one_job(session, url, body)
-        except (TimeoutError, aiohttp.ClientError, KeyError, ValueError):
-            ok = False
-        tally.add(began, ok)
-
     tasks, next_at = [], time.monotonic()
     while next_at < tally.stop_at:
         await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-        tasks.append(asyncio.ensure_future(job()))
+        tasks.append(asyncio.ensure_future(tallied_job(session, url, body, tally)))
         next_at += 1 / rate
     await asyncio.gather(*tasks)
 
