@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 from launcher.layout import PROGRAM_PREFIX, models_of
 from shared import backlog as backlogs
-from shared import keys
+from shared import keys, redis_connection
 from shared.settings import Settings
 from shared.signatures import WORKER_ALIVE_S
 
@@ -261,8 +261,6 @@ class Autoscaler:
 
 def main() -> int:
     """Run the loop until SIGTERM (supervisord stops it like any program)."""
-    import redis
-
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     pool = SupervisorPool(settings.supervisor_url)
@@ -270,7 +268,7 @@ def main() -> int:
     # name appears in the repository, and the loop adopts it.
     programs = {program: models_of(program) for program in sorted(pool.worker_programs())}
     chosen = policies(settings, programs)
-    scaler = Autoscaler(redis.Redis.from_url(settings.redis_url), pool, programs, chosen,
+    scaler = Autoscaler(redis_connection.connect(settings), pool, programs, chosen,
                         policies_for=lambda new: policies(settings, new))
     log.info(json.dumps({"event": "autoscaler-started", "programs": programs,
                          "policies": {program: vars(policy) for program, policy in chosen.items()}}))

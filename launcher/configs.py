@@ -1,4 +1,5 @@
-"""The files ``make run`` writes into its data folder: Redis' config, nginx's and the secrets.
+"""The files ``make run`` writes into its data folder: nginx's config and the webhook secret
+(Redis' configs: ``launcher.redis_set``).
 
 Each is rendered from settings; nothing here starts a process.
 """
@@ -6,7 +7,6 @@ from __future__ import annotations
 
 import os
 import resource
-import secrets
 import shutil
 import stat
 import tempfile
@@ -16,31 +16,6 @@ from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_TEMPLATE = ROOT / "deploy" / "nginx" / "inferq.conf.template"
-
-
-def local_redis_url(settings: Settings, data: Path) -> str:
-    """Start-of-day Redis settings: a generated password kept in the data folder."""
-    password_file = data / "redis.password"
-    if not password_file.exists():
-        password_file.write_text(secrets.token_urlsafe(24))
-        password_file.chmod(0o600)
-    password = password_file.read_text().strip()
-    (data / "redis.conf").write_text("\n".join([
-        "bind 127.0.0.1 -::1",
-        f"port {settings.local_redis_port}",
-        f"dir {data / 'redis'}",
-        "appendonly yes",
-        f"appendfsync {settings.redis_appendfsync}",
-        'save ""',
-        f"requirepass {password}",
-        f"maxmemory {settings.redis_maxmemory}",
-        "maxmemory-policy noeviction",
-        "protected-mode yes",
-        "daemonize no",
-        "",
-    ]))
-    (data / "redis.conf").chmod(0o600)
-    return f"redis://:{password}@127.0.0.1:{settings.local_redis_port}/0"
 
 
 def webhook_secret(data: Path) -> str:

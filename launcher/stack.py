@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from launcher import binaries, configs
+from launcher import binaries, configs, redis_set
 from launcher.layout import programs as worker_programs
 from launcher.supervisor import NewModelPrograms, write_supervisor_conf
 from shared import settings as settings_module
@@ -38,9 +38,10 @@ def main() -> int:
     data = (ROOT / settings.data_dir).resolve()
     for sub in ("logs", "redis", "nginx/tmp"):
         (data / sub).mkdir(parents=True, exist_ok=True)
-    own_redis = not settings_module.is_given("redis_url")
+    own_redis = not settings_module.is_given("redis_url") and not settings_module.is_given("redis_sentinels")
+    local = redis_set.local_redis(settings, data) if own_redis else None
     env = settings_module.child_environment({
-        "redis_url": configs.local_redis_url(settings, data) if own_redis else settings.redis_url,
+        **(local.environment(settings, settings_module.is_given("redis_min_replicas")) if local else {}),
         "webhook_secret": settings.webhook_secret or configs.webhook_secret(data),
     })
     ensure_demo_model(settings)
@@ -55,9 +56,9 @@ def main() -> int:
         env["INFERQ_WEB_BIND"] = f"{settings.bind_host}:{settings.port}"
     models = sorted(discover(ROOT / settings.models_dir, settings.model_names or None))
     layout = worker_programs(settings, models)
-    conf = write_supervisor_conf(settings, data, layout, nginx, redis_server)
+    conf = write_supervisor_conf(settings, data, layout, nginx, redis_server, local)
     newcomers = NewModelPrograms(settings, layout, lambda grown: write_supervisor_conf(
-        settings, data, grown, nginx, redis_server))
+        settings, data, grown, nginx, redis_server, local))
     return supervise(conf, settings, env, newcomers)
 
 
@@ -65,10 +66,21 @@ def servers(settings: Settings, own_redis: bool) -> tuple[str | None, str | None
     """The nginx and redis-server binaries to start (None: not started), announced on stdout."""
     nginx = binaries.find("nginx", settings.nginx)
     redis_server = binaries.find("redis-server", settings.redis_server) if own_redis else None
-    external = f"{settings.redis_url.split('@')[-1]} (INFERQ_REDIS_URL, not started here)"
     print(f"nginx: {nginx.describe() if nginx else 'off (INFERQ_NGINX=off): gunicorn serves directly'}", flush=True)
-    print(f"redis: {redis_server.describe() if redis_server else external}", flush=True)
+    print(f"redis: {describe_redis(settings, redis_server)}", flush=True)
     return (nginx.path if nginx else None), (redis_server.path if redis_server else None)
+
+
+def describe_redis(settings: Settings, redis_server: binaries.Server | None) -> str:
+    """Which Redis the stack uses, for the start-up lines."""
+    if redis_server is None and settings.redis_sentinels:
+        return f"through the Sentinels at {settings.redis_sentinels} (not started here)"
+    if redis_server is None:
+        return f"{settings.redis_url.split('@')[-1]} (INFERQ_REDIS_URL, not started here)"
+    if settings.local_redis_replicas > 0:
+        return (f"{redis_server.describe()}: a primary and {settings.local_redis_replicas} replica(s) from port "
+                f"{settings.local_redis_port}, {redis_set.SENTINELS} Sentinels from port {settings.local_sentinel_port}")
+    return redis_server.describe()
 
 
 def ensure_demo_model(settings: Settings) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from launcher import autoscaler
 from launcher.configs import open_files_limit
 from launcher.layout import programs as worker_programs
+from launcher.redis_set import LocalRedis
 from shared.settings import Settings
 from workers.inference.registry import discover, last_change
 
@@ -18,15 +19,22 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def write_supervisor_conf(settings: Settings, data: Path, layout: dict[str, list[str]], nginx: str | None,
-                          redis_server: str | None) -> Path:
-    """One program per process: redis, a worker program per model (or group, ``layout``), gunicorn, nginx.
+                          redis_server: str | None, local_redis: LocalRedis | None = None) -> Path:
+    """One program per process: redis (and its replicas and Sentinels), a worker program per model
+    (or group, ``layout``), gunicorn, nginx.
 
-    ``nginx`` and ``redis_server`` are the binaries to run, None for a server not started here.
+    ``nginx`` and ``redis_server`` are the binaries to run, None for a server not started here;
+    ``local_redis`` holds the configs of the Redis nodes started here.
     """
     bin_dir = Path(sys.executable).parent
     programs = []
-    if redis_server is not None:
-        programs.append(_program("redis", f"{redis_server} {data / 'redis.conf'}", 10))
+    if redis_server is not None and local_redis is not None:
+        for name, conf in local_redis.nodes.items():
+            programs.append(_program(name, f"{redis_server} {conf}", 10))
+        # Sentinels stop first (supervisord stops the highest priority first): a stopping
+        # stack must not look to them like a primary to fail over.
+        for name, conf in local_redis.sentinels.items():
+            programs.append(_program(name, f"{redis_server} {conf} --sentinel", 12))
     programs += worker_programs_conf(settings, layout)
     if settings.autoscale:
         programs.append(_program("autoscaler", f"{sys.executable} -m launcher.autoscaler", 22, stopwaitsecs=10,

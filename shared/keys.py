@@ -180,6 +180,16 @@ def doorbell(model_name: str) -> str:
     return f"{PREFIX}:doorbell:{model_name}"
 
 
+def lane_held(model_name: str) -> str:
+    """Sorted set: job id -> fair-share tag, stored jobs not yet in their lane: their write awaits
+    the replicas' confirmation (``INFERQ_REDIS_MIN_REPLICAS``), and no worker may claim them."""
+    return f"{PREFIX}:lane-held:{model_name}"
+
+
+QUEUE_HELD = f"{PREFIX}:queue-held"
+"""Sorted set: job id -> when it was held; the sweep releases any its web process never settled."""
+
+
 QUEUE_DEADLINES = f"{PREFIX}:queue-deadlines"
 """Sorted set: job id -> the time by which it must have started (jobs submitted with ``max_queue_s``)."""
 

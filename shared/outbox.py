@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import orjson
 
 from shared import celery_message, keys, lua
+from shared.replication import Replication
 from shared.tasks import DELIVER_TASK, WEBHOOK_QUEUE
 from shared.webhooks import WebhookEvent, webhook_id
 
@@ -65,9 +66,10 @@ class Delivery:
 class Outbox:
     """Queues and schedules webhook deliveries outside the job steps (which queue their own)."""
 
-    def __init__(self, redis, ttl_s: int):
+    def __init__(self, redis, ttl_s: int, replication: Replication | None = None):
         self.redis = redis
         self.ttl_s = ttl_s
+        self.replication = replication or Replication(redis, 0, 1)
         self._queue = lua.LuaScript(redis, "queue_delivery")
 
     def queue(self, delivery: Delivery, scheduled: str = "", pipeline=None, now: float | None = None):
@@ -80,10 +82,10 @@ class Outbox:
 
     def schedule(self, delivery: Delivery, due: float) -> None:
         """Keep a retry in Redis until ``due``; it stays outstanding meanwhile."""
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = self.redis.pipeline(transaction=False)
         pipe.zadd(keys.WEBHOOK_SCHEDULE, {delivery.scheduled_member: due})
         pipe.zadd(keys.WEBHOOK_OUTSTANDING, {delivery.member: due})
-        pipe.execute()
+        self.replication.execute(pipe, f"webhook retry of job {delivery.job_id}")
 
     def settle(self, delivery: Delivery, pipeline) -> None:
         """Take a delivery that reached a final outcome off the books."""

@@ -9,6 +9,7 @@ import orjson
 from shared import celery_message, keys, lanes, lua, service_rate
 from shared.job_store import JobStore
 from shared.jobs import Job
+from shared.replication import Replication
 from shared.signatures import WORKER_ALIVE_S
 from shared.tasks import PREDICT_TASK
 
@@ -55,17 +56,21 @@ def eta(position: int, rate: float) -> float | None:
 class JobQueue:
     """Stores a new job and places its task message in its lane atomically, in one round trip."""
 
-    def __init__(self, redis, store: JobStore, max_queued_per_model: int = 0):
+    def __init__(self, redis, store: JobStore, max_queued_per_model: int = 0,
+                 replication: Replication | None = None):
         self.redis = redis
         self.store = store
         self.max_queued_per_model = max(0, max_queued_per_model)
+        self.replication = replication or Replication(redis, 0, 1)
         self._submit = lua.LuaScript(redis, "submit")
 
     def submit(self, job: Job) -> Placement:
         """Store ``job`` and place its predict message; either both happen or neither.
 
         Raises ``QueueFull`` when the model is at its cap, and ``WaitTooLong`` when the job's
-        ``max_queue_s`` is shorter than the estimated wait; either way nothing is stored.
+        ``max_queue_s`` is shorter than the estimated wait; either way nothing is stored. With
+        replicas required (``shared.replication``) the job is held until they confirm it, and
+        ``ReplicasBehind`` is raised, the job withdrawn, when they do not.
         """
         ended, busy = service_rate.window_keys(job.model, job.created_at)
         args = {"cap": self.max_queued_per_model, "ttl": self.store.ttl_s, "model": job.model,
@@ -73,15 +78,31 @@ class JobQueue:
                 "priority": job.priority.value, "rank": job.priority.rank, "created_at": job.created_at,
                 "max_queue_s": job.max_queue_s, "deadline": job.deadline or 0, "buckets": len(ended),
                 "alive_after": job.created_at - WORKER_ALIVE_S, "doorbell_cap": DOORBELL_CAP,
+                "hold": self.replication.holds,
                 "message": celery_message.encode(PREDICT_TASK, job.id, keys.queue(job.model)).decode()}
         fields = [part for pair in self.store.new_record(job).items() for part in pair]
-        reply = self._submit(keys=[*submit_keys(job), *ended, *busy, keys.workers(job.model)],
-                             args=[orjson.dumps(args), *fields])
+        script_keys = [*submit_keys(job), *ended, *busy, keys.workers(job.model), keys.lane_held(job.model),
+                       keys.QUEUE_HELD]
+        if not self.replication.holds:
+            reply = self._submit(keys=script_keys, args=[orjson.dumps(args), *fields])
+            return self._placed(job, reply)
+        pipe = self.redis.pipeline(transaction=False)
+        self._submit(keys=script_keys, args=[orjson.dumps(args), *fields], client=pipe)
+        self.replication.wait_in(pipe)
+        reply, confirmed = pipe.execute()
+        placed = self._placed(job, reply)
+        self.replication.settle(job, confirmed)  # a retried submit ("exists") is settled the same way
+        return placed
+
+    def _placed(self, job: Job, reply: list) -> Placement:
+        """The submit script's answer as a placement, or the exception for a refusal."""
         outcome = reply[0].decode()
         if outcome == "full":
             raise QueueFull(job.model, int(reply[1]))
         if outcome == "busy":
             raise WaitTooLong(job.model, float(reply[1]), job.max_queue_s)
+        if outcome == "exists":  # a retry of a submit that reached Redis: where it stands now
+            return placement(self.redis, job)
         return Placement(int(reply[1]), eta(int(reply[1]), float(reply[2])))
 
 

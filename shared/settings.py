@@ -40,7 +40,19 @@ class Settings:
     """Service configuration. Field ``foo_bar`` is read from ``INFERQ_FOO_BAR``."""
 
     redis_url: str = "redis://127.0.0.1:6379/0"
-    """Redis used as the Celery broker and as the job store."""
+    """Redis used as the Celery broker and as the job store (with Sentinel: only its password and db count)."""
+    redis_password: str = ""
+    """Password of the Redis data nodes, when it is not in ``INFERQ_REDIS_URL``."""
+    redis_sentinels: str = ""
+    """``host:port,host:port`` of Redis Sentinels; set, every process finds the primary through them."""
+    redis_sentinel_master: str = "inferq"
+    """The master name the Sentinels watch."""
+    redis_sentinel_password: str = ""
+    """Password of the Sentinels themselves (the data nodes' stays in the URL or ``INFERQ_REDIS_PASSWORD``)."""
+    redis_min_replicas: int = 0
+    """Replicas that must confirm a job's write (``WAIT``) before the API answers 202; 0: no wait."""
+    redis_wait_ms: int = 500
+    """Longest the API waits for those replicas before answering 503 (and withdrawing the job)."""
     port: int = 8000
     """Port nginx listens on (``make run``)."""
     bind_host: str = "127.0.0.1"
@@ -153,6 +165,10 @@ class Settings:
     """Where gunicorn listens behind nginx."""
     local_redis_port: int = 6390
     """Port of the Redis that ``make run`` starts when ``INFERQ_REDIS_URL`` is unset."""
+    local_redis_replicas: int = 0
+    """Replicas ``make run`` starts beside its Redis, with three Sentinels (0: one Redis, no Sentinel)."""
+    local_sentinel_port: int = 26390
+    """Port of the first of those Sentinels; the other two take the next ports."""
     redis_appendfsync: str = "always"
     """AOF fsync policy of that Redis: ``always`` loses no acknowledged job, ``everysec`` up to 1 s."""
     redis_maxmemory: str = "2gb"

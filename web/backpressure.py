@@ -10,6 +10,7 @@ import math
 from shared import keys, throughput
 from shared.errors import TooManyRequests, Unavailable
 from shared.queue import QueueFull, WaitTooLong
+from shared.replication import ReplicasBehind
 
 RETRY_AFTER_MAX_S = 300
 """Longest ``Retry-After`` given when the queue is full (the model may be stalled)."""
@@ -50,6 +51,18 @@ def wait_too_long(slow: WaitTooLong) -> Unavailable:
                        f"max_queue_s of {slow.max_queue_s:g} s; nothing was stored",
                        retry_after=retry_after, estimated_wait_s=round(slow.wait_s, 3),
                        max_queue_s=slow.max_queue_s)
+
+
+REPLICAS_RETRY_AFTER_S = 2
+"""``Retry-After`` when the replicas did not confirm a job: a failover or a partition heals in seconds."""
+
+
+def replicas_behind(behind: ReplicasBehind) -> Unavailable:
+    """The 503 for a job the replicas did not confirm in time: it was withdrawn, so it never
+    runs, and a retry (with the same ``Idempotency-Key`` or without) submits it afresh."""
+    return Unavailable(f"{behind}; the job was not accepted and will not run, submit it again",
+                       retry_after=REPLICAS_RETRY_AFTER_S, replicas_required=behind.wanted,
+                       replicas_confirmed=behind.confirmed)
 
 
 class RateLimiter:

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 import redis
 from flask import current_app
 
-from shared import keys
+from shared import keys, redis_connection
 from shared.job_store import JobStore
 from shared.outbox import Outbox
 from shared.queue import JobQueue
+from shared.replication import Replication
 from shared.settings import Settings
 from shared.signatures import ModelCatalog
 from web.backpressure import RateLimiter
@@ -55,13 +56,10 @@ def build_services(settings: Settings, client: redis.Redis | None = None) -> Ser
     if client is None or subscriber is None:
         # A bounded, blocking pool: a thousand long-polls waking at once queue for a
         # connection instead of opening a thousand sockets to Redis.
-        pool = redis.BlockingConnectionPool.from_url(
-            settings.redis_url, max_connections=REDIS_POOL_SIZE, timeout=REDIS_SOCKET_TIMEOUT_S,
-            socket_timeout=REDIS_SOCKET_TIMEOUT_S, socket_connect_timeout=2.0, health_check_interval=30)
-        client = redis.Redis(connection_pool=pool)
+        client = redis_connection.connect(settings, socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+                                          max_connections=REDIS_POOL_SIZE, pool_timeout=REDIS_SOCKET_TIMEOUT_S)
         # The pub/sub listener idles between messages, so it must not have a read timeout.
-        subscriber = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2.0,
-                                          health_check_interval=30)
+        subscriber = redis_connection.connect(settings, socket_timeout=None)
     assert subscriber is not None
     store = JobStore(client, settings.job_ttl_s)
     return Services(
@@ -69,7 +67,8 @@ def build_services(settings: Settings, client: redis.Redis | None = None) -> Ser
         redis=client,
         store=store,
         catalog=ModelCatalog(client, cache_ttl_s=SIGNATURE_CACHE_S),
-        queue=JobQueue(client, store, settings.max_queued_per_model),
+        queue=JobQueue(client, store, settings.max_queued_per_model,
+                       Replication(client, settings.redis_min_replicas, settings.redis_wait_ms)),
         outbox=Outbox(client, settings.job_ttl_s),
         waiter=CompletionWaiter(subscriber, keys.JOB_FINISHED_CHANNEL),
         rate_limiter=RateLimiter(client, settings.rate_limit_per_key, settings.rate_limit_burst),

@@ -24,6 +24,7 @@ from shared.errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge
 from shared.jobs import Job, new_job_id
 from shared.lanes import MAX_QUEUE_HEADER, PRIORITY_HEADER, parse_max_queue_s, parse_priority
 from shared.queue import QueueFull, WaitTooLong
+from shared.replication import ReplicasBehind
 from shared.signatures import ModelSignature
 from shared.ssrf import Network, parse_networks
 from shared.tracing.messaging import publishing
@@ -31,7 +32,7 @@ from shared.validation import named_inputs, plain_rows_array, validate_array
 from shared.webhooks import parse_webhook
 from web import idempotency, images
 from web.auth import current_owner
-from web.backpressure import queue_full, wait_too_long
+from web.backpressure import queue_full, replicas_behind, wait_too_long
 from web.body import (
     JSON_MIMETYPE,
     MULTIPART_MIMETYPE,
@@ -254,3 +255,5 @@ def _enqueue(job: Job) -> None:
         raise queue_full(svc.redis, full, svc.settings.max_queued_per_model, job.created_at) from None
     except WaitTooLong as slow:
         raise wait_too_long(slow) from None
+    except ReplicasBehind as behind:
+        raise replicas_behind(behind) from None

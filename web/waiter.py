@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import redis
+from redis.sentinel import SentinelConnectionPool
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,20 @@ class Watch:
 
     event: threading.Event = field(default_factory=threading.Event)
     announced: bytes | None = None
+
+
+def _done_unless_unreachable(is_done: Callable[[], bool]) -> bool:
+    """``is_done()``, or False while Redis cannot be reached (a failover in progress): a parked
+    long-poll keeps waiting and asks again, and only its last look may fail the request."""
+    try:
+        return is_done()
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        log.info("long-poll re-check failed (%s); waiting on", exc)
+        return False
+
+
+PRIMARY_CHECK_S = 2.0
+"""How often the listener checks, with Sentinel, that its connection still reaches the primary."""
 
 
 class CompletionWaiter:
@@ -73,7 +88,7 @@ class CompletionWaiter:
         deadline = time.monotonic() + timeout_s
         check = check_first
         while True:
-            if check and is_done():
+            if check and _done_unless_unreachable(is_done):
                 return True
             check = True
             remaining = deadline - time.monotonic()
@@ -106,9 +121,13 @@ class CompletionWaiter:
         pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(self.channel)
+            checked = time.monotonic()
             while True:
-                message = pubsub.get_message(timeout=5.0)
+                message = pubsub.get_message(timeout=1.0)
                 self._subscribed.set()
+                if time.monotonic() - checked > PRIMARY_CHECK_S:
+                    checked = time.monotonic()
+                    _check_primary(self.client, pubsub)
                 if message is None or message["type"] != "message":
                     continue
                 job_id, _, announced = message["data"].partition(b"\n")
@@ -118,3 +137,18 @@ class CompletionWaiter:
                         watch.event.set()
         finally:
             pubsub.close()
+
+
+def _check_primary(client: redis.Redis, pubsub) -> None:
+    """Raise when, with Sentinel, the subscription's node is no longer the primary.
+
+    A frozen primary neither answers nor closes the socket, so the subscription would stay on
+    it through a failover; re-subscribing reaches the node Sentinel names now.
+    """
+    pool = client.connection_pool
+    connection = pubsub.connection
+    if not isinstance(pool, SentinelConnectionPool) or connection is None:
+        return
+    primary = pool.get_master_address()
+    if (connection.host, connection.port) != tuple(primary):
+        raise redis.ConnectionError(f"the primary moved to {primary[0]}:{primary[1]}")

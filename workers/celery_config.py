@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from shared import redis_connection
 from shared.settings import Settings
 
 PROC_ALIVE_TIMEOUT_S = 180.0
@@ -15,7 +16,8 @@ PROC_ALIVE_TIMEOUT_S = 180.0
 
 def make_celery(settings: Settings) -> Celery:
     """A Celery app configured from settings: JSON only, late acks, no result backend."""
-    app = Celery("inferq", broker=settings.redis_url, set_as_current=False)
+    broker_url, sentinel_options = redis_connection.celery_broker(settings)
+    app = Celery("inferq", broker=broker_url, set_as_current=False)
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -30,7 +32,7 @@ def make_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        broker_transport_options={**sentinel_options, "visibility_timeout": settings.visibility_timeout_s},
         task_create_missing_queues=True,
     )
     return app

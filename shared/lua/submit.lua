@@ -1,13 +1,16 @@
 -- Store a new job and put it in its lane, or store nothing: when the model already holds its
 -- cap of unfinished jobs ({'full', backlog}), or when the job asked to start within
 -- max_queue_s and the estimated wait of its place is longer ({'busy', wait_s}). Stored, it
--- returns {'queued', position, the model's busy rate in jobs/s}. Everything is decided in
+-- returns {'queued', position, the model's busy rate in jobs/s}. With args.hold the job goes
+-- to the model's held set instead of its lane, unclaimable until ``release.lua`` (or withdrawn). Everything is decided in
 -- the script that counts and places the job, so concurrent submits can never overshoot.
 -- ARGV[1] is a JSON table; ARGV[2..] are the record's field/value pairs.
 local job, submitted, pending, queue, lane = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local arrivals, messages, owners, clocks, doorbell = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local deadlines = KEYS[11]
 local args = cjson.decode(ARGV[1])
+-- A retried submit (its first try reached Redis, but its reply was lost) changes nothing.
+if redis.call('EXISTS', job) == 1 then return {'exists'} end
 if args.cap > 0 then
   local backlog = 0
   for _, count in ipairs(redis.call('HVALS', pending)) do
@@ -45,9 +48,14 @@ redis.call('EXPIRE', job, args.ttl)
 redis.call('HINCRBY', submitted, args.model, 1)
 redis.call('HINCRBY', pending, args.version, 1)
 redis.call('HSET', owners, args.owner, tag)
-redis.call('ZADD', lane, tag, args.id)
 redis.call('ZADD', arrivals, args.created_at, args.id)
 redis.call('HSET', messages, args.id, args.message)
 if args.max_queue_s > 0 then redis.call('ZADD', deadlines, args.deadline, args.id) end
+if args.hold then
+  redis.call('ZADD', KEYS[16 + 2 * args.buckets], tag, args.id)
+  redis.call('ZADD', KEYS[17 + 2 * args.buckets], args.created_at, args.id)
+  return {'queued', ahead, tostring(rate)}
+end
+redis.call('ZADD', lane, tag, args.id)
 if redis.call('LLEN', doorbell) < args.doorbell_cap then redis.call('LPUSH', doorbell, 1) end
 return {'queued', higher + redis.call('ZRANK', lane, args.id), tostring(rate)}

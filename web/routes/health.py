@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
+from shared import replication
 from shared.errors import NotFound, Unavailable
 from web import metrics, model_info, openapi
 from web.routes.responses import json_response
@@ -19,10 +20,17 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Ready when Redis answers and at least one model has been loaded by a worker."""
+    """Ready when Redis answers, at least one model has been loaded by a worker, and as many
+    replicas are in sync as a submit must wait for (else every submit would be a 503)."""
     models = model_info.loaded_models()
     if not models:
         raise Unavailable("no model has been loaded by a worker yet", retry_after=2)
+    required = services().settings.redis_min_replicas
+    if required > 0:
+        online = replication.online_replicas(services().redis)
+        if online < required:
+            raise Unavailable(f"{online} of the {required} required Redis replica(s) are in sync", retry_after=2,
+                              replicas_required=required, replicas_online=online)
     return json_response({"status": "ready", "models": models})
 
 

@@ -32,7 +32,7 @@ def main(argv: list[str]) -> None:
     if not names:
         sys.exit(f"no models found in {settings.models_dir!r}")
     settings = dataclasses.replace(settings, worker_models=",".join(names))
-    if settings.worker_mode is WorkerMode.BATCH and start_priority.load_on_spare_cpu(settings.redis_url, names):
+    if settings.worker_mode is WorkerMode.BATCH and start_priority.load_on_spare_cpu(settings, names):
         print("other workers are serving these models: loading on spare CPU (SCHED_IDLE) until warm", flush=True)
     from workers.inference.app import make_app
 

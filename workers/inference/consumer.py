@@ -20,6 +20,7 @@ import time
 from shared import celery_message, keys, lanes, lua, tracing
 from shared.job_store import JobStore
 from shared.queue import DOORBELL_CAP
+from shared.replication import Replication
 from shared.settings import Settings
 from shared.tasks import PREDICT_TASK
 from workers.inference import job_spans
@@ -79,6 +80,7 @@ class BatchConsumer:
         self._claim_keys = lanes.claim_keys(model, self.in_flight)
         self._share_period = lanes.share_period(self.settings.lane_share)
         self._claim = lua.LuaScript(client, "claim")
+        self.replication = Replication(client, self.settings.redis_min_replicas, self.settings.redis_wait_ms)
         self._reclaim = client.register_script(_RECLAIM)
         self._last_reconcile = 0.0
         self.first_claimed_at = 0.0
@@ -285,4 +287,4 @@ class BatchConsumer:
         self.runner.run(decoded, claimed_at, self.policy.max_batch_size, pipe)
         for raw in messages:
             pipe.lrem(self.in_flight, 1, raw)
-        pipe.execute()
+        self.replication.execute(pipe, f"finish of a batch of {self.model}")

@@ -68,10 +68,10 @@ class LaneFeederStep(bootsteps.StartStopStep):
         self.feeders: list[LaneFeeder] = []
 
     def start(self, worker) -> None:
-        import redis
+        from shared import redis_connection
 
         settings = worker.app.conf.inferq_settings
-        client = redis.Redis.from_url(settings.redis_url)
+        client = redis_connection.connect(settings)
         for model in settings.model_names:
             feeder = LaneFeeder(client, model, 2 * settings.worker_concurrency, settings.lane_share)
             threading.Thread(target=feeder.run_forever, name=f"lanes-{model}", daemon=True).start()

@@ -11,9 +11,10 @@ import threading
 
 import redis
 
-from shared import tracing
+from shared import redis_connection, tracing
 from shared.celery_message import TaskMessage
 from shared.job_store import JobStore
+from shared.replication import Replication
 from shared.settings import Settings
 from shared.signatures import ModelCatalog
 from workers.inference import start_priority
@@ -23,6 +24,10 @@ from workers.inference.registry import ModelRegistry
 log = logging.getLogger(__name__)
 
 _current: WorkerRuntime | None = None
+
+WORKER_SOCKET_TIMEOUT_S = 5.0
+"""A Redis that stops answering (a frozen primary) fails the worker's command after this long,
+so the batch loop reconnects (through Sentinel, to the new primary) instead of hanging."""
 
 
 def worker_identity(settings: Settings) -> str:
@@ -39,13 +44,14 @@ class WorkerRuntime:
         self.registry = registry
         self.stopping = threading.Event()
         self.runner = JobRunner(self.store, registry, settings, worker_identity(settings), self.stopping)
+        self.replication = Replication(client, settings.redis_min_replicas, settings.redis_wait_ms)
 
     def run(self, message: TaskMessage) -> None:
         """Run one job (a prefork task) through the same path as a batch, in one forward pass.
         Idempotent: a redelivered, finished or expired job is skipped."""
         pipe = self.store.redis.pipeline(transaction=False)
         self.runner.run([message], None, self.settings.max_instances, pipe)
-        pipe.execute()
+        self.replication.execute(pipe, f"finish of job {message.job_id}")
 
 
 def init(settings: Settings) -> WorkerRuntime:
@@ -59,8 +65,7 @@ def init(settings: Settings) -> WorkerRuntime:
     tf.config.threading.set_inter_op_parallelism_threads(settings.tf_inter_op_threads)
     for module in filter(None, (m.strip() for m in settings.worker_imports.split(","))):
         importlib.import_module(module)
-    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5.0,
-                                  health_check_interval=30)
+    client = redis_connection.connect(settings, socket_timeout=WORKER_SOCKET_TIMEOUT_S, connect_timeout=5.0)
     registry = ModelRegistry(settings, ModelCatalog(client), settings.model_names or None)
     registry.sync()
     start_priority.back_to_normal()  # loaded and warm: serve at normal priority

@@ -21,6 +21,7 @@ import threading
 import time
 
 from shared import keys
+from shared.settings import Settings
 from shared.signatures import WORKER_ALIVE_S
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def others_serving(redis, models: list[str]) -> bool:
     return any(redis.zcount(keys.workers(model), cutoff, "+inf") > 0 for model in models)
 
 
-def load_on_spare_cpu(redis_url: str, models: list[str]) -> bool:
+def load_on_spare_cpu(settings: Settings, models: list[str]) -> bool:
     """Enter SCHED_IDLE when other workers of ``models`` are serving and leaving it is allowed.
 
     Call before TensorFlow is imported: threads inherit the class of the thread that creates
@@ -63,8 +64,10 @@ def load_on_spare_cpu(redis_url: str, models: list[str]) -> bool:
         return False
     import redis
 
+    from shared import redis_connection
+
     try:
-        busy = others_serving(redis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=1), models)
+        busy = others_serving(redis_connection.connect(settings, socket_timeout=1, connect_timeout=1), models)
     except redis.RedisError:
         return False
     if busy:

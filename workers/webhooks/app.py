@@ -23,6 +23,7 @@ def make_app(settings: Settings) -> Celery:
     app.conf.include = ["workers.webhooks.tasks"]
     app.conf.inferq_settings = settings
     app.conf.broker_transport_options = {
+        **app.conf.broker_transport_options,
         "visibility_timeout": int(2 * settings.webhook_timeout_s + 30),
         "unacked_key": "inferq:webhooks:unacked",
         "unacked_index_key": "inferq:webhooks:unacked_index",

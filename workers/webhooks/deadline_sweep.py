@@ -7,6 +7,9 @@ sorted set and ends each such job with ``JobStore.expire``, whose script refuses
 started: a sweep racing a worker's start either expires the job before it runs or leaves it
 alone. A worker that claims a job past its deadline does not start it either (``start.lua``),
 and expires it itself, so the sweep is only needed where no worker is looking.
+
+The same loop releases jobs held for the replicas' confirmation whose web process died before
+it settled them (``shared.replication``).
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import time
 
 from celery import bootsteps
 
-from shared import keys
+from shared import keys, redis_connection, replication
 from shared.job_store import JobStore
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,10 @@ class DeadlineSweep:
                 count = expire_due(self.redis, self.store)
                 if count:
                     log.info("%d job(s) reached their max_queue_s unstarted and expired", count)
+                released = replication.release_stale(self.redis)
+                if released:
+                    log.warning("released %d job(s) held for the replicas' confirmation by a web process "
+                                "that never settled them", released)
             except Exception:
                 log.exception("expiring overdue jobs failed; trying again")
             self.stopping.wait(POLL_INTERVAL_S)
@@ -69,10 +76,8 @@ class DeadlineSweepStep(bootsteps.StartStopStep):
         self.sweep: DeadlineSweep | None = None
 
     def start(self, worker) -> None:
-        import redis
-
         settings = worker.app.conf.inferq_settings
-        self.sweep = DeadlineSweep(redis.Redis.from_url(settings.redis_url), settings.job_ttl_s)
+        self.sweep = DeadlineSweep(redis_connection.connect(settings), settings.job_ttl_s)
         threading.Thread(target=self.sweep.run_forever, name="queue-deadlines", daemon=True).start()
 
     def stop(self, worker) -> None:

@@ -18,6 +18,7 @@ from shared import keys
 from shared.job_store import JobStore
 from shared.jobs import latency_bucket, rfc3339
 from shared.outbox import Delivery, Outbox
+from shared.replication import Replication
 from shared.settings import Settings
 from shared.ssrf import parse_networks
 from shared.webhooks import DeliveryOutcome, WebhookEvent
@@ -74,7 +75,8 @@ class Deliverer:
         self.settings = settings
         self.redis = client
         self.store = JobStore(client, settings.job_ttl_s)
-        self.outbox = Outbox(client, settings.job_ttl_s)
+        self.outbox = Outbox(client, settings.job_ttl_s,
+                             Replication(client, settings.redis_min_replicas, settings.redis_wait_ms))
         self.key = signing.secret_key(settings.webhook_secret)
         self.allowed = parse_networks(settings.webhook_allowed_networks)
         self.schedule = settings.webhook_schedule
@@ -137,4 +139,4 @@ class Deliverer:
         if outcome is DeliveryOutcome.DEAD:
             pipe.lpush(keys.DEAD_WEBHOOKS, orjson.dumps({**entry, "job_id": delivery.job_id}))
             pipe.ltrim(keys.DEAD_WEBHOOKS, 0, DEAD_LIST_LENGTH - 1)
-        pipe.execute()
+        self.outbox.replication.execute(pipe, f"webhook outcome of job {delivery.job_id}")

@@ -12,7 +12,7 @@ import time
 import orjson
 from celery import bootsteps
 
-from shared import keys
+from shared import keys, redis_connection
 from shared.outbox import Delivery, Outbox
 from shared.tasks import WEBHOOK_QUEUE
 
@@ -100,10 +100,8 @@ class RetrySchedulerStep(bootsteps.StartStopStep):
         self.scheduler = None
 
     def start(self, worker) -> None:
-        import redis
-
         settings = worker.app.conf.inferq_settings
-        self.scheduler = RetryScheduler(redis.Redis.from_url(settings.redis_url), settings.webhook_lost_after_s,
+        self.scheduler = RetryScheduler(redis_connection.connect(settings), settings.webhook_lost_after_s,
                                         settings.job_ttl_s)
         threading.Thread(target=self.scheduler.run_forever, name="webhook-retries", daemon=True).start()
 

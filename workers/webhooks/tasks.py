@@ -1,9 +1,9 @@
 """The webhook worker's task: one delivery attempt of one event."""
 from __future__ import annotations
 
-import redis
 from celery import shared_task
 
+from shared import redis_connection
 from shared.settings import Settings
 from shared.tasks import DELIVER_TASK
 from workers.webhooks.delivery import Deliverer
@@ -16,7 +16,7 @@ def deliverer() -> Deliverer:
     global _deliverer
     if _deliverer is None:
         settings = Settings.from_env()
-        _deliverer = Deliverer(settings, redis.Redis.from_url(settings.redis_url, socket_timeout=10))
+        _deliverer = Deliverer(settings, redis_connection.connect(settings, socket_timeout=10))
     return _deliverer
 
 
