@@ -79,6 +79,7 @@ bench: $(STAMP_BENCH) models/digits/1/model.keras
 	$(PY) -m bench.tracing
 	$(PY) -m bench.cost
 	$(PY) -m bench.priority
+	$(PY) -m bench.replication
 
 comma := ,
 

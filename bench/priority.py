@@ -228,10 +228,8 @@ def main() -> int:
         rounds = measure(stack.url, args.duration, max(1, args.rounds))
     finally:
         stop_stack(stack)
-    (WORK / "priority.json").write_text(orjson.dumps(rounds, option=orjson.OPT_INDENT_2).decode())
-    section = render(summarize(rounds), command)
-    sections.replace(ROOT / "bench" / "RESULTS.md", section, START, END)
-    print(section)
+    sections.publish(ROOT / "bench" / "RESULTS.md", WORK / "priority.json", rounds,
+                     render(summarize(rounds), command), START, END)
     return 0
 
 

@@ -27,13 +27,17 @@ def render(rows: list[dict]) -> str:
              "through nginx, then every job that got a 202 checked by the no-loss oracle "
              "(tests/faults/harness.py). *Ran twice*: jobs started more than once (a fault may make a job "
              "run again; its result and webhook are still stored and sent once). *Recovery*: from the "
-             "fault (or the end of the load) until the last accepted job ended.", "",
-             "| fault | accepted | in flight at fault | lost | ran twice | failed | recovery s | other answers |",
-             "|---|---|---|---|---|---|---|---|"]
+             "fault (or the end of the load) until the last accepted job ended. *Unavailable*: from the "
+             "first refused submit after the fault to the next accepted one (measured for the Redis "
+             "failover faults).", "",
+             "| fault | accepted | in flight at fault | lost | ran twice | failed | recovery s | unavailable s "
+             "| other answers |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in sorted(rows, key=lambda r: (int(r["fault"].split(".")[0].rstrip("ab")), r["fault"])):
         refused = ", ".join(f"{code}: {n}" for code, n in row["refused"].items()) or "none"
         lines.append(f"| {row['fault']} | {row['accepted']} | {row['in_flight_at_fault']} | {row['lost']} | "
-                     f"{row['ran_twice']} | {row['failed']} | {row['recovery_s']} | {refused} |")
+                     f"{row['ran_twice']} | {row['failed']} | {row['recovery_s']} | "
+                     f"{'-' if row.get('unavailable_s') is None else row['unavailable_s']} | {refused} |")
     lines += ["", "Failed jobs are the ones the fault was about (the poison pill, the job over its time "
               "limit); every other accepted job succeeded.", "",
               "7b is a measurement, not a guarantee: with `appendfsync everysec` Redis writes every command "

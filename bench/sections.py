@@ -22,3 +22,12 @@ def replace(results_md: Path, section: str, start: str, end: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     results_md.write_text(text)
+
+
+def publish(results_md: Path, raw_json: Path, raw: object, section: str, start: str, end: str) -> None:
+    """Keep a benchmark's raw figures in ``raw_json``, put its section in RESULTS.md and show it."""
+    import orjson
+
+    raw_json.write_text(orjson.dumps(raw, option=orjson.OPT_INDENT_2).decode())
+    replace(results_md, section, start, end)
+    print(section)

@@ -72,6 +72,18 @@ class JobQueue:
         replicas required (``shared.replication``) the job is held until they confirm it, and
         ``ReplicasBehind`` is raised, the job withdrawn, when they do not.
         """
+        if not self.replication.holds:
+            return self._placed(job, self.send(job))
+        pipe = self.redis.pipeline(transaction=False)
+        self.send(job, pipe)
+        self.replication.wait_in(pipe)
+        reply, confirmed = pipe.execute()
+        placed = self._placed(job, reply)
+        self.replication.settle(job, confirmed)  # a retried submit ("exists") is settled the same way
+        return placed
+
+    def send(self, job: Job, client=None) -> list:
+        """Run the submit script for ``job`` (queued in ``client``, a pipeline, when given); its reply."""
         ended, busy = service_rate.window_keys(job.model, job.created_at)
         args = {"cap": self.max_queued_per_model, "ttl": self.store.ttl_s, "model": job.model,
                 "version": job.model_version, "id": job.id, "owner": job.owner or "-",
@@ -83,16 +95,7 @@ class JobQueue:
         fields = [part for pair in self.store.new_record(job).items() for part in pair]
         script_keys = [*submit_keys(job), *ended, *busy, keys.workers(job.model), keys.lane_held(job.model),
                        keys.QUEUE_HELD]
-        if not self.replication.holds:
-            reply = self._submit(keys=script_keys, args=[orjson.dumps(args), *fields])
-            return self._placed(job, reply)
-        pipe = self.redis.pipeline(transaction=False)
-        self._submit(keys=script_keys, args=[orjson.dumps(args), *fields], client=pipe)
-        self.replication.wait_in(pipe)
-        reply, confirmed = pipe.execute()
-        placed = self._placed(job, reply)
-        self.replication.settle(job, confirmed)  # a retried submit ("exists") is settled the same way
-        return placed
+        return self._submit(keys=script_keys, args=[orjson.dumps(args), *fields], client=client)
 
     def _placed(self, job: Job, reply: list) -> Placement:
         """The submit script's answer as a placement, or the exception for a refusal."""

@@ -23,6 +23,20 @@ import requests
 from inferq_client.webhooks import verify
 
 TERMINAL = {"succeeded", "failed", "canceled"}
+
+DIGIT = [[float((r * 8 + c) % 17) for c in range(8)] for r in range(8)]
+
+
+def digit(_n: int) -> list:
+    """The instances of one digits job."""
+    return [DIGIT]
+
+
+def slow(seconds: float):
+    """The instances of a chaos job that sleeps ``seconds`` in the forward pass."""
+    from tests.fixtures.chaos_layer import SLEEP
+
+    return lambda _n: [[SLEEP, seconds]]
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / ".work" / "reliability.json"
 
 
@@ -37,6 +51,8 @@ class Report:
     ran_twice: int = 0
     failed: int = 0
     recovery_s: float = 0.0
+    unavailable_s: float | None = None
+    """From the first refused submit after the fault to the next accepted one (None: not measured)."""
     refused: dict = field(default_factory=dict)
     """Non-202 answers by status (503 during an outage or for a request a killed web worker held)."""
 
@@ -52,6 +68,8 @@ class Load:
         self.accepted_at: dict[str, float] = {}
         """When each accepted job's 202 arrived (time.time())."""
         self.answers: dict[int, int] = {}
+        self.timeline: list[tuple[float, int | None]] = []
+        """(when the submit was sent, its status or None for a connection error), in answer order."""
         self.errors: list[str] = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -66,13 +84,16 @@ class Load:
         session = getattr(self._local, "session", None)
         if session is None:
             session = self._local.session = requests.Session()
+        sent = time.time()
         try:
             response = session.post(f"{self.url}/v1/models/{model}/jobs", json=body, timeout=30)
         except requests.RequestException as exc:
             with self.lock:
                 self.errors.append(type(exc).__name__)
+                self.timeline.append((sent, None))
             return None
         with self.lock:
+            self.timeline.append((sent, response.status_code))
             self.answers[response.status_code] = self.answers.get(response.status_code, 0) + 1
             if response.status_code == 202:
                 job_id = response.json()["id"]
@@ -105,6 +126,17 @@ class Load:
         for thread in self._threads:
             thread.join(60)
 
+    def unavailability(self, since: float) -> float:
+        """Seconds from the first refused submit sent after ``since`` to the first accepted one
+        sent after that refusal (0.0 when none was refused)."""
+        with self.lock:
+            timeline = sorted(entry for entry in self.timeline if entry[0] >= since)
+        first_refused = next((sent for sent, status in timeline if status != 202), None)
+        if first_refused is None:
+            return 0.0
+        back = next((sent for sent, status in timeline if status == 202 and sent > first_refused), None)
+        return round((back if back is not None else time.time()) - first_refused, 1)
+
     def refused(self) -> dict:
         statuses = {str(code): n for code, n in self.answers.items() if code != 202}
         if self.errors:
@@ -115,9 +147,9 @@ class Load:
 class Oracle:
     """Checks accepted jobs in Redis, over HTTP and at the webhook receiver."""
 
-    def __init__(self, url: str, redis_url: str, receiver, secret: str):
+    def __init__(self, url: str, redis_url: str, receiver, secret: str, client: redis.Redis | None = None):
         self.url = url
-        self.redis = redis.Redis.from_url(redis_url)
+        self.redis = client if client is not None else redis.Redis.from_url(redis_url)
         self.receiver = receiver
         self.secret = secret
         self.session = requests.Session()

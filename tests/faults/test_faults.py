@@ -12,19 +12,9 @@ import pytest
 import requests
 
 from tests.faults.conftest import WORKERS
-from tests.faults.harness import Load, Report, assert_no_5xx, record
+from tests.faults.harness import Load, Report, assert_no_5xx, digit, record, slow
 from tests.fixtures.chaos_layer import KILL, PASS, SLEEP
 from tests.integration.helpers import wait_until
-
-DIGIT = [[float((r * 8 + c) % 17) for c in range(8)] for r in range(8)]
-
-
-def digit(_n: int) -> list:
-    return [DIGIT]
-
-
-def slow(seconds: float):
-    return lambda _n: [[SLEEP, seconds]]
 
 
 def worker_id(name: str) -> str:

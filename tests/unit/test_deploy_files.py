@@ -53,7 +53,8 @@ def test_compose_requires_a_webhook_secret():
 
 
 def test_compose_has_the_five_services_each_with_a_healthcheck_on_the_backend_network(compose):
-    assert set(compose["services"]) == {"redis", "web", "worker", "webhooks", "nginx"}
+    default = {name for name, service in compose["services"].items() if not service.get("profiles")}
+    assert default == {"redis", "web", "worker", "webhooks", "nginx"}
     for name, service in compose["services"].items():
         assert service["healthcheck"]["test"], name
         assert service["networks"] == ["backend"], name
@@ -95,6 +96,46 @@ def test_web_and_workers_wait_for_a_healthy_redis(compose):
     for name in ("web", "worker", "webhooks"):
         assert compose["services"][name]["depends_on"]["redis"]["condition"] == "service_healthy"
         assert compose["services"][name]["environment"]["INFERQ_REDIS_URL"] == "redis://:secret@redis:6379/0"
+
+
+def test_the_replicated_profile_adds_two_replicas_and_three_sentinels_with_quorum_two(compose):
+    replicated = {name for name, service in compose["services"].items() if "replicated" in service.get("profiles", [])}
+    assert replicated == {"redis-replica-1", "redis-replica-2", "sentinel-1", "sentinel-2", "sentinel-3"}
+    for name in ("redis-replica-1", "redis-replica-2"):
+        command = compose["services"][name]["command"]
+        assert command[command.index("--replicaof") + 1:command.index("--replicaof") + 3] == ["redis", "6379"]
+        assert command[command.index("--appendfsync") + 1] == "always" and "--masterauth" in command
+    # Every node can follow a new primary after a failover, the first primary included.
+    assert "--masterauth" in compose["services"]["redis"]["command"]
+
+
+def test_each_sentinel_command_writes_a_config_watching_redis_with_quorum_two(compose, tmp_path):
+    script = compose["services"]["sentinel-1"]["command"][2]
+    # As Compose runs it: $$ unescaped, the container's environment; it starts nothing here.
+    runnable = script.replace("$$", "$").replace("/tmp/sentinel.conf", str(tmp_path / "s.conf"))
+    runnable = runnable.replace("exec redis-server", "echo would start")
+    result = subprocess.run(["sh", "-c", runnable], capture_output=True, text=True, timeout=10,
+                            env={"PATH": "/usr/bin:/bin", "REDIS_PASSWORD": "pw"})
+    assert result.returncode == 0, result.stderr
+    conf = (tmp_path / "s.conf").read_text().splitlines()
+    assert "sentinel monitor inferq redis 6379 2" in conf and "sentinel auth-pass inferq pw" in conf
+    assert "requirepass pw" in conf and "port 26379" in conf
+    assert all(compose["services"][f"sentinel-{n}"]["command"] == compose["services"]["sentinel-1"]["command"]
+               for n in (2, 3))
+
+
+def test_the_inferq_services_can_be_pointed_at_the_sentinels(compose):
+    text = interpolate((ROOT / "compose.yaml").read_text(), {
+        "INFERQ_REDIS_PASSWORD": "secret", "INFERQ_WEBHOOK_SECRET": "w",
+        "INFERQ_REDIS_SENTINELS": "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379", "INFERQ_REDIS_MIN_REPLICAS": "1"})
+    services = yaml.safe_load(text)["services"]
+    for name in ("web", "worker", "webhooks"):
+        environment = services[name]["environment"]
+        assert environment["INFERQ_REDIS_SENTINELS"] == "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379"
+        assert environment["INFERQ_REDIS_SENTINEL_PASSWORD"] == "secret"
+        assert str(environment["INFERQ_REDIS_MIN_REPLICAS"]) == "1"
+    for name in ("web", "worker", "webhooks"):  # without them: the one redis, no waiting
+        assert compose["services"][name]["environment"]["INFERQ_REDIS_SENTINELS"] == ""
 
 
 def test_nginx_uses_the_same_site_template_as_make_run(compose):

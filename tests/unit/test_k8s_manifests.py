@@ -119,14 +119,14 @@ def test_inferq_processes_get_a_writable_tmp_on_their_read_only_root():
         assert "emptyDir" in volumes[mount["name"]], name
 
 
-def test_secrets_are_required_and_only_the_tracing_config_is_optional():
+def test_secrets_are_required_and_only_the_tracing_and_replicated_redis_configs_are_optional():
     for name, pod in pods():
         for container in pod["containers"]:
             for item in container.get("env", []):
                 reference = item.get("valueFrom", {}).get("secretKeyRef")
                 assert reference is None or "optional" not in reference, (name, item["name"])
             optional = [e["configMapRef"]["name"] for e in container.get("envFrom", []) if e["configMapRef"].get("optional")]
-            assert optional in ([], ["inferq-otel"]), name
+            assert optional in ([], ["inferq-otel", "inferq-redis"]), name
 
 
 def test_the_webhook_sender_runs_from_the_webhook_image():

@@ -287,4 +287,7 @@ class BatchConsumer:
         self.runner.run(decoded, claimed_at, self.policy.max_batch_size, pipe)
         for raw in messages:
             pipe.lrem(self.in_flight, 1, raw)
+        # The forward pass is over: a Redis slow to take the results (a failover) is not the
+        # batch running over its time limit.
+        self.busy_since = None
         self.replication.execute(pipe, f"finish of a batch of {self.model}")
