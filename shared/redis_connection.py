@@ -12,7 +12,7 @@ target from ``celery_broker``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -27,7 +27,6 @@ SENTINEL_SOCKET_TIMEOUT_S = 1.0
 FAILOVER_RETRY = (0.05, 0.5, 2)
 """Backoff base, cap (seconds) and retries of a command that met a dropped connection: after a
 failover every pooled connection to the old primary fails once, and a retry reaches the new one."""
-
 
 CELERY_HEALTH_CHECK_S = 4
 """Seconds between Celery's checks that its broker connection still answers (kombu's default: 25)."""
@@ -84,7 +83,7 @@ def connect(settings: Settings, *, socket_timeout: float | None = 5.0, connect_t
     which idles between messages.
     """
     options: dict = {"socket_timeout": socket_timeout, "socket_connect_timeout": connect_timeout,
-               "health_check_interval": health_check_interval}
+                     "health_check_interval": health_check_interval}
     target = sentinel_target(settings)
     if target is None:
         if max_connections is None:
@@ -123,7 +122,7 @@ def celery_broker(settings: Settings) -> tuple[str, dict]:
     if target is None:
         return settings.redis_url, {}
     password = data_password(settings)
-    auth = f":{password}@" if password else ""
+    auth = f":{quote(password, safe='')}@" if password else ""
     url = ";".join(f"sentinel://{auth}{host}:{port}/{_database(settings)}" for host, port in target.addresses)
     # Kombu drops a consumer connection whose BRPOP reply is this overdue: a frozen primary
     # never closes its sockets, and the health check is what moves the consumer on.

@@ -2,6 +2,7 @@
 no ``WAIT``: the confirmation count is handed to ``settle`` as ``WAIT`` would return it)."""
 import time
 
+import kombu
 import pytest
 
 from launcher import redis_set
@@ -122,7 +123,8 @@ def test_with_sentinels_clients_ask_them_for_the_primary_with_the_data_password(
     sentinel = pool.sentinel_manager.sentinels[0].connection_pool.connection_kwargs
     assert sentinel["password"] == "sentinel-pw"
     url, options = redis_connection.celery_broker(settings)
-    assert url == "sentinel://:data!pw@127.0.0.1:26390/3;sentinel://:data!pw@127.0.0.1:26391/3"
+    assert url == "sentinel://:data%21pw@127.0.0.1:26390/3;sentinel://:data%21pw@127.0.0.1:26391/3"
+    assert kombu.Connection(url).password == "data!pw"  # what kombu hands the data nodes
     assert options["master_name"] == "main" and options["sentinel_kwargs"]["password"] == "sentinel-pw"
 
 
