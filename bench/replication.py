@@ -115,8 +115,9 @@ def render(found: dict, command: str) -> str:
               f"{kept:.2f}x, {'met' if kept >= THROUGHPUT_GOAL else 'not met'}.",
               "- What `MIN_REPLICAS=1` adds to each job: the submit's `WAIT` (in the same round trip as the submit "
               "script), one more round trip to release the job into its lane, and a `WAIT` after each batch's "
-              "finish. All six Redis processes share the same two cores as the rest of the stack here; on separate "
-              "hosts a `WAIT` costs one network round trip to the nearest replica.", END]
+              "finish. The two replicas (AOF fsync once a second: `WAIT` confirms a write in a replica's memory) and "
+              "three Sentinels share the same two cores as the rest of the stack here, so replication's CPU is taken "
+              "from the stack; on separate hosts a `WAIT` costs one network round trip to the nearest replica.", END]
     return "\n".join(lines) + "\n"
 
 

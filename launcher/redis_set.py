@@ -28,6 +28,12 @@ DOWN_AFTER_MS = 3000
 """How long the primary must be silent before a Sentinel calls it down: short enough that
 submits recover within seconds, long enough that one slow fsync is not a failover."""
 
+REPLICA_APPENDFSYNC = "everysec"
+"""A replica's AOF fsync policy. ``WAIT`` counts a write once a replica has applied it in memory,
+not once it is on the replica's disk, so fsyncing each write there would buy the confirmation
+nothing; it would only cost every write a second and third fsync on the same disks. The primary
+keeps ``INFERQ_REDIS_APPENDFSYNC`` (``always``)."""
+
 FAILOVER_TIMEOUT_MS = 10000
 """How long a failover may take before another Sentinel tries again."""
 
@@ -74,7 +80,7 @@ def node_conf(settings: Settings, port: int, folder: Path, secret: str, primary_
         f"port {port}",
         f"dir {folder}",
         "appendonly yes",
-        f"appendfsync {settings.redis_appendfsync}",
+        f"appendfsync {settings.redis_appendfsync if primary_port is None else REPLICA_APPENDFSYNC}",
         'save ""',
         f"requirepass {secret}",
         *([f"masterauth {secret}"] if replicated else []),

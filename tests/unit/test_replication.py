@@ -141,6 +141,8 @@ def test_make_run_with_replicas_writes_a_primary_replicas_and_three_sentinels(tm
     replica = local.nodes["redis-replica-2"].read_text()
     assert "port 7002" in replica and "replicaof 127.0.0.1 7000" in replica and "appendonly yes" in replica
     assert f"masterauth {local.password}" in local.nodes["redis"].read_text()
+    # WAIT confirms a write in a replica's memory: replicas fsync once a second, the primary per write.
+    assert "appendfsync everysec" in replica and "appendfsync always" in local.nodes["redis"].read_text()
     sentinel = local.sentinels["sentinel-3"].read_text()
     assert "port 27002" in sentinel and "sentinel monitor inferq 127.0.0.1 7000 2" in sentinel
     assert all("bind 127.0.0.1" in conf.read_text() for conf in [*local.nodes.values(), *local.sentinels.values()])
