@@ -11,8 +11,8 @@ record is deleted, and the API answers 503 with ``Retry-After``. Withdrawn rathe
 because a job that was refused must never run, and one that never existed cannot. A job whose
 web process died between the two steps stays held; the webhook worker's sweep releases it once
 it is older than ``STALE_HOLD_S``: its client may have had its 202, so running it is the side
-that loses nothing. The finish step and the webhook writes wait too (``confirm``), but they
-cannot be refused (``execute``): a worker whose finish went unconfirmed moves on, and should the primary then
+that loses nothing. The finish step and the webhook writes wait too (``execute``), but they
+cannot be refused: a worker whose finish went unconfirmed moves on, and should the primary then
 be lost, the new one still holds the job in that worker's in-flight list, so it runs again
 (same ``webhook-id``).
 """
@@ -43,7 +43,6 @@ class Replication:
     """How many replicas confirm a write, and how long to wait for them."""
 
     def __init__(self, redis, min_replicas: int, wait_ms: int):
-        self.redis = redis
         self.min_replicas = max(0, min_replicas)
         self.wait_ms = max(1, wait_ms)
         self._release = lua.LuaScript(redis, "release")
@@ -88,6 +87,19 @@ class Replication:
                        args=[job.id, job.model, job.model_version])
         raise ReplicasBehind(self.min_replicas, confirmed, self.wait_ms)
 
+    def release_stale(self, redis, now: float | None = None, older_than_s: float = STALE_HOLD_S) -> int:
+        """Release holds their web process never settled; returns how many jobs went into a lane."""
+        now = time.time() if now is None else now
+        released = 0
+        for raw in redis.zrangebyscore(keys.QUEUE_HELD, "-inf", now - older_than_s, start=0, num=500):
+            job_id = raw.decode()
+            model, priority = redis.hmget(keys.job(job_id), "model", "priority")
+            if model is None:
+                redis.zrem(keys.QUEUE_HELD, raw)
+                continue
+            released += release(self._release, job_id, model.decode(), (priority or b"normal").decode())
+        return released
+
 
 def online_replicas(redis) -> int:
     """Replicas of the primary that are connected and in sync (``INFO replication``)."""
@@ -103,17 +115,3 @@ def release(script: lua.LuaScript, job_id: str, model: str, priority: str) -> bo
     return bool(script(keys=[keys.lane_held(model), keys.QUEUE_HELD, keys.lane(model, priority),
                              keys.doorbell(model), keys.job(job_id)], args=[job_id, DOORBELL_CAP]))
 
-
-def release_stale(redis, now: float | None = None, older_than_s: float = STALE_HOLD_S) -> int:
-    """Release holds their web process never settled; returns how many jobs went into a lane."""
-    now = time.time() if now is None else now
-    script = lua.LuaScript(redis, "release")
-    released = 0
-    for raw in redis.zrangebyscore(keys.QUEUE_HELD, "-inf", now - older_than_s, start=0, num=500):
-        job_id = raw.decode()
-        model, priority = redis.hmget(keys.job(job_id), "model", "priority")
-        if model is None:
-            redis.zrem(keys.QUEUE_HELD, raw)
-            continue
-        released += release(script, job_id, model.decode(), (priority or b"normal").decode())
-    return released

@@ -67,8 +67,8 @@ def test_an_unconfirmed_job_is_withdrawn_leaving_no_trace_and_raises(redis_clien
 
 def test_a_hold_its_web_process_never_settled_is_released_by_the_sweep(redis_client, held):
     hold(held, job_of("j1"))
-    assert replication.release_stale(redis_client, now=time.time()) == 0  # still young
-    assert replication.release_stale(redis_client, now=time.time() + replication.STALE_HOLD_S + 1) == 1
+    assert held.replication.release_stale(redis_client, now=time.time()) == 0  # still young
+    assert held.replication.release_stale(redis_client, now=time.time() + replication.STALE_HOLD_S + 1) == 1
     assert waiting_count(redis_client, "digits") == 1
 
 

@@ -19,8 +19,9 @@ import time
 
 from celery import bootsteps
 
-from shared import keys, redis_connection, replication
+from shared import keys, redis_connection
 from shared.job_store import JobStore
+from shared.replication import Replication
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ class DeadlineSweep:
     def __init__(self, client, ttl_s: int):
         self.redis = client
         self.store = JobStore(client, ttl_s)
+        # Only its release script is used here (loaded once): holds are released whatever the wait.
+        self.holds = Replication(client, 0, 1)
         self.stopping = threading.Event()
 
     def run_forever(self) -> None:
@@ -59,7 +62,7 @@ class DeadlineSweep:
                 count = expire_due(self.redis, self.store)
                 if count:
                     log.info("%d job(s) reached their max_queue_s unstarted and expired", count)
-                released = replication.release_stale(self.redis)
+                released = self.holds.release_stale(self.redis)
                 if released:
                     log.warning("released %d job(s) held for the replicas' confirmation by a web process "
                                 "that never settled them", released)
