@@ -1,5 +1,6 @@
 """Model metadata, version states, named inputs, image uploads and the TF Serving routes,
 on fakeredis (no worker runs here: routing and validation only)."""
+import dataclasses
 import io
 
 import numpy as np
@@ -11,6 +12,7 @@ from shared import keys
 from shared.job_store import JobStore
 from shared.signatures import ModelCatalog, ModelSignature, ModelState, TensorSpec
 from tests.unit.conftest import digit_image
+from web import images
 
 PAIR = ModelSignature(
     name="pair", version=3,
@@ -98,6 +100,32 @@ def test_an_image_upload_becomes_the_preprocessed_tensor(client, catalog, redis_
     assert array.shape == (2, 4, 4, 1) and array.dtype == np.float32
     np.testing.assert_allclose(array[0, :, :, 0], (255.0 - pixels) * 0.5 + 1.0)
     np.testing.assert_allclose(array[1, :, :, 0], pixels * 0.5 + 1.0)
+
+
+PHOTO = ModelSignature(
+    name="photo", version=1,
+    inputs=(TensorSpec("pixels", (None, 4, 4, 3), "float32"),),
+    outputs=(TensorSpec("probabilities", (None, 2), "float32"),),
+    config={"preprocessing": {"image": {"mode": "RGB"}}},
+)
+
+
+def test_uploads_whose_preprocessing_keeps_the_pixels_are_queued_as_uint8_pixels():
+    """A quarter of float32's bytes through Redis; the worker casts them to the input's dtype."""
+    pixels = (np.arange(48, dtype=np.uint8).reshape(4, 4, 3) * 5)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode="RGB").save(buffer, format="PNG")
+    array = images.to_array([("a.png", buffer.getvalue())], PHOTO, 1000)
+    assert array.dtype == np.uint8 and array.shape == (1, 4, 4, 3)
+    np.testing.assert_array_equal(array[0], pixels)
+
+
+def test_uploads_to_an_integer_input_keep_its_dtype():
+    integer = dataclasses.replace(PHOTO, inputs=(TensorSpec("pixels", (None, 4, 4, 3), "int32"),))
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((4, 4, 3), 200, np.uint8), mode="RGB").save(buffer, format="PNG")
+    array = images.to_array([("a.png", buffer.getvalue())], integer, 1000)
+    assert array.dtype == np.int32 and int(array.max()) == 200
 
 
 def test_a_model_without_image_preprocessing_refuses_uploads_with_415(client, catalog):
