@@ -10,7 +10,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 STAMP_BENCH := $(VENV)/.installed-bench
 PEERS ?=
 
-.PHONY: run lint test test-unit test-integration test-faults model bench bench-faults bench-bentoml-env docs clean
+.PHONY: run lint test test-unit test-integration test-faults model bench bench-faults bench-bentoml-env bench-ray-env docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -70,9 +70,11 @@ $(STAMP_BENCH): $(STAMP_DEV) requirements/bench.txt
 	touch $@
 
 # Benchmarks: inferq vs the raw model and the baseline peers; writes bench/RESULTS.md.
-# PEERS=bentoml adds BentoML (installed into bench/.venv-bentoml by bench-bentoml-env).
+# PEERS=bentoml adds BentoML (installed into bench/.venv-bentoml by bench-bentoml-env), PEERS=ray
+# Ray Serve (bench/.venv-ray, bench-ray-env); PEERS=bentoml,ray both.
 bench: $(STAMP_BENCH) models/digits/1/model.keras
 	$(if $(findstring bentoml,$(PEERS)),$(MAKE) bench-bentoml-env,)
+	$(if $(findstring ray,$(PEERS)),$(MAKE) bench-ray-env,)
 	$(PY) -m bench.run --peers naive,tutorial$(if $(PEERS),$(comma)$(PEERS),)
 	$(PY) -m bench.autoscale
 	$(PY) -m bench.protocols
@@ -85,7 +87,12 @@ comma := ,
 
 bench-bentoml-env:
 	test -x bench/.venv-bentoml/bin/bentoml || { $(PYTHON) -m venv bench/.venv-bentoml && \
-	  bench/.venv-bentoml/bin/pip install --quiet bentoml tensorflow-cpu==2.21.0 keras==3.15.1 orjson; }
+	  bench/.venv-bentoml/bin/pip install --quiet bentoml tensorflow-cpu==2.21.0 keras==3.15.1 orjson pillow; }
+
+# bin/serve is left only by a finished ray[serve] install (the environment is about 1.9 GB).
+bench-ray-env:
+	test -x bench/.venv-ray/bin/serve || { $(PYTHON) -m venv bench/.venv-ray && \
+	  bench/.venv-ray/bin/pip install --quiet "ray[serve]==2.60.0" tensorflow-cpu==2.21.0 keras==3.15.1 orjson pillow numpy; }
 
 clean:
 	rm -rf data test-artifacts .pytest_cache

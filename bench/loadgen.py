@@ -1,9 +1,10 @@
 """A closed-loop asyncio load generator: N clients, each sending its next job when the last ends.
 
-Bounded in time (``--duration``) and aimed at 127.0.0.1 only. Three client flows:
+Bounded in time (``--duration``) and aimed at 127.0.0.1 only. The client flows:
 
 - ``inferq``: POST with ``Prefer: wait`` (one request when the job ends in time), then
   long-poll ``GET /v1/jobs/<id>?wait=`` until it is terminal;
+- ``inferq-get``: POST (202 at once), then the same long-poll: two requests per job;
 - ``sync``: one POST that answers with the predictions (the naive peer);
 - ``poll``: POST, then GET the result every 50 ms until it is ready (the tutorial peer);
 - ``predict``: TF Serving's ``POST /v1/models/<m>:predict`` (JSON), answered when the job ends;
@@ -31,9 +32,27 @@ POLL_INTERVAL_S = 0.05
 WAIT_S = 30
 """Long-poll wait asked of inferq."""
 
+MULTIPART_BOUNDARY = "inferq-bench-boundary"
+"""The boundary of the ``.multipart`` bodies ``bench.run`` writes: one image file per request."""
+
+CONTENT_TYPES = {".npy": "application/x-npy", ".json": "application/json",
+                 ".multipart": f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"}
+
+BODY_NAMES = {".npy": ".npy", ".json": "JSON", ".multipart": "JPEG upload"}
+"""How the results name each body, by the payload file's suffix."""
+
 
 async def inferq_job(session, url, model, payload, headers) -> bool:
-    headers = {**headers, "Prefer": f"wait={WAIT_S}"}
+    """Submit with ``Prefer: wait`` (answered when the job ends in time), then long-poll."""
+    return await _submit_and_long_poll(session, url, model, payload, {**headers, "Prefer": f"wait={WAIT_S}"})
+
+
+async def inferq_get_job(session, url, model, payload, headers) -> bool:
+    """Submit (202 at once), then long-poll ``GET /v1/jobs/<id>?wait=``: two requests per job."""
+    return await _submit_and_long_poll(session, url, model, payload, headers)
+
+
+async def _submit_and_long_poll(session, url, model, payload, headers) -> bool:
     async with session.post(f"{url}/v1/models/{model}/jobs", data=payload, headers=headers) as response:
         job = await response.json(content_type=None)
         if response.status not in (200, 202):
@@ -84,7 +103,7 @@ async def poll_job(session, url, model, payload, headers) -> bool:
     return False
 
 
-FLOWS = {"inferq": inferq_job, "sync": sync_job, "poll": poll_job, "predict": predict_job, "v2": v2_job}
+FLOWS = {"inferq": inferq_job, "inferq-get": inferq_get_job, "sync": sync_job, "poll": poll_job, "predict": predict_job, "v2": v2_job}
 
 
 async def run(args) -> dict:
@@ -92,7 +111,7 @@ async def run(args) -> dict:
     if host not in ("127.0.0.1", "localhost"):
         raise SystemExit("the load generator only targets 127.0.0.1")
     payload = Path(args.payload).read_bytes()
-    headers = {"Content-Type": "application/x-npy" if args.payload.endswith(".npy") else "application/json"}
+    headers = {"Content-Type": CONTENT_TYPES[Path(args.payload).suffix]}
     if args.header_length:  # a v2 binary body: tritonclient sends no Content-Type
         headers = {"Inference-Header-Content-Length": str(args.header_length)}
     flow = FLOWS[args.flow]
@@ -141,7 +160,7 @@ def summarize(latencies, finished_at, errors, measure_from, args) -> dict:
         return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000 if ordered else None
 
     return {
-        "flow": args.flow, "model": args.model, "concurrency": args.concurrency,
+        "flow": args.flow, "body": BODY_NAMES[Path(args.payload).suffix], "model": args.model, "concurrency": args.concurrency,
         "instances_per_job": args.instances, "completed": len(latencies), "errors": errors,
         "jobs_per_s": statistics.median(windows) if windows else 0.0,
         "jobs_per_s_mean": len(latencies) / args.duration,
@@ -154,7 +173,7 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--flow", choices=sorted(FLOWS), required=True)
     parser.add_argument("--model", required=True)
-    parser.add_argument("--payload", required=True, help="a .json or .npy request body")
+    parser.add_argument("--payload", required=True, help="a .json, .npy or .multipart (one image file) request body")
     parser.add_argument("--instances", type=int, default=1, help="instances in the payload (for reporting)")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--duration", type=float, default=10.0)

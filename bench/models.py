@@ -28,7 +28,19 @@ def build(repository: Path) -> dict[str, Path]:
         model = keras.applications.MobileNetV2(input_shape=(224, 224, 3), weights=None, classes=1000)
         paths["mobilenet"].parent.mkdir(parents=True, exist_ok=True)
         model.save(paths["mobilenet"])
+    config = paths["mobilenet"].parent / "inferq.yaml"
+    if not config.exists():  # JPEG uploads become the same float32 224x224x3 tensor as the .npy body
+        config.write_text(MOBILENET_CONFIG)
     return paths
+
+
+MOBILENET_CONFIG = """\
+description: MobileNetV2 (keras.applications, weights=None), 224x224 RGB, pixels 0..255
+preprocessing:
+  image:
+    size: [224, 224]
+    mode: RGB
+"""
 
 
 if __name__ == "__main__":

@@ -4,13 +4,15 @@ Everything is measured in one run on this machine, so the ratios compare like wi
 1. the raw limit of each model in-process (``bench.raw``);
 2. inferq through nginx at 1, 8, 32 and 64 jobs in flight (``bench.loadgen``);
 3. the naive synchronous peer and the tutorial Celery peer, through the same load generator;
-4. optionally BentoML (``--peers bentoml``, from its own virtual environment).
+4. optionally BentoML and Ray Serve (``--peers bentoml,ray``, each from its own virtual environment).
+
+Every peer gets the same bytes on the wire as inferq: the same JSON for digits; for MobileNetV2
+the same JPEG upload where the peer reads images, and ``.npy`` as each side's binary form.
 It writes ``bench/RESULTS.md`` and ``bench/results.png``. Load goes to 127.0.0.1 only.
 """
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
@@ -21,8 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import orjson
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,26 +30,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench import models as bench_models  # noqa: E402
 from bench import report  # noqa: E402
+from bench.bodies import payloads  # noqa: E402
 from bench.measure import WORK, loadgen, log, publish_costs, raw_limits  # noqa: E402
+from bench.ray_peer import run_ray  # noqa: E402
 from tests.integration.stack import free_port, start_stack, stop_stack  # noqa: E402
 
 CONCURRENCY = (1, 8, 32, 64)
 BIN = Path(sys.executable).parent
-
-
-def payloads() -> dict[str, tuple[Path, int]]:
-    """Request bodies: one digit (JSON), a hundred digits (JSON), one 224x224 image (.npy)."""
-    from sklearn.datasets import load_digits
-
-    images = load_digits().images.astype(int)
-    out = {"digits": (WORK / "digits-1.json", 1), "digits100": (WORK / "digits-100.json", 100),
-           "mobilenet": (WORK / "mobilenet-1.npy", 1)}
-    out["digits"][0].write_bytes(orjson.dumps({"instances": images[:1].tolist()}))
-    out["digits100"][0].write_bytes(orjson.dumps({"instances": images[:100].tolist()}))
-    buffer = io.BytesIO()
-    np.save(buffer, np.random.default_rng(0).integers(0, 256, (1, 224, 224, 3), dtype=np.uint8))
-    out["mobilenet"][0].write_bytes(buffer.getvalue())
-    return out
 
 
 def worker_rss_mib(stack, program: str) -> float:
@@ -81,7 +68,7 @@ def long_poll_capacity(repo, env, clients: int = 1000) -> dict:
 
 
 def run_inferq(model, repo, env, cases, duration, label="inferq") -> tuple[list[dict], float]:
-    """Start the stack for one model, run each (payload, instances, concurrency) case, stop it."""
+    """Start the stack for one model, run each (flow, payload, instances, concurrency) case, stop it."""
     base = WORK / f"stack-{label}-{model}"
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir(parents=True)
@@ -89,8 +76,8 @@ def run_inferq(model, repo, env, cases, duration, label="inferq") -> tuple[list[
     shutil.copytree(repo / model, models_dir / model)
     stack = start_stack(base, models_dir, {model}, env)
     try:
-        results = [dict(loadgen(stack.url, "inferq", model, payload, n, c, duration), system=label)
-                   for payload, n, c in cases]
+        results = [dict(loadgen(stack.url, flow, model, payload, n, c, duration), system=label)
+                   for flow, payload, n, c in cases]
         program = f"worker-{model}" if env.get("INFERQ_WORKERS_PER_MODEL", "1") == "1" \
             else f"worker-{model}:worker-{model}-0"
         rss = worker_rss_mib(stack, program)
@@ -146,6 +133,8 @@ def run_peer(name, repo, loads, duration) -> list[dict]:
         flow = "poll"
     elif name == "bentoml":
         return run_bentoml(repo, loads, duration)
+    elif name == "ray":
+        return run_ray(repo, loads, duration)
     else:
         raise SystemExit(f"unknown peer {name}")
     try:
@@ -157,15 +146,6 @@ def run_peer(name, repo, loads, duration) -> list[dict]:
         peer.stop()
 
 
-def json_twin(payload: Path) -> Path:
-    """The JSON body carrying the same instances as a .npy body."""
-    if payload.suffix != ".npy":
-        return payload
-    twin = payload.with_suffix(".json")
-    twin.write_bytes(orjson.dumps({"instances": np.load(payload).tolist()}))
-    return twin
-
-
 def run_bentoml(repo, loads, duration) -> list[dict]:
     venv = ROOT / "bench" / ".venv-bentoml"
     if not (venv / "bin" / "bentoml").exists():
@@ -175,8 +155,6 @@ def run_bentoml(repo, loads, duration) -> list[dict]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INFERQ_")}
     env.update(PEER_MODELS_DIR=str(repo), TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
     url = f"http://127.0.0.1:{port}"
-    # BentoML takes no raw .npy body: it gets the JSON form of the same image.
-    loads = [(m, json_twin(p), n) for m, p, n in loads]
     peer = Peer([[str(venv / "bin" / "bentoml"), "serve", "bench.peers.bentoml_service:Inference",
                   "--port", str(port), "--host", "127.0.0.1"]], env, url, "/readyz")
     try:
@@ -201,7 +179,7 @@ def parse_args() -> argparse.Namespace:
     """Seconds measured per point, the peers to run and seconds per raw batch size."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per point")
-    parser.add_argument("--peers", default="naive,tutorial", help="comma list: naive,tutorial,bentoml")
+    parser.add_argument("--peers", default="naive,tutorial", help="comma list: naive,tutorial,bentoml,ray")
     parser.add_argument("--raw-seconds", type=float, default=3.0)
     return parser.parse_args()
 
@@ -210,35 +188,43 @@ def run_inferq_variants(repo, bodies, common, digits_batch, mobilenet_batch, dur
     """inferq on each model, then digits on gthread web workers and on prefork consumption; the MobileNetV2 worker's RSS."""
     results = []
     log("inferq digits")
-    digits_cases = [(bodies["digits"][0], 1, c) for c in CONCURRENCY] + [(bodies["digits100"][0], 100, 8)]
+    digits_cases = [("inferq", bodies["digits"][0], 1, c) for c in CONCURRENCY] + \
+        [("inferq-get", bodies["digits"][0], 1, 32), ("inferq", bodies["digits100"][0], 100, 8)]
     found, _ = run_inferq("digits", repo, {**common, "INFERQ_MAX_BATCH_SIZE": str(digits_batch),
                                            "INFERQ_TF_INTRA_OP_THREADS": "1"}, digits_cases, duration)
     results += found
     log("inferq mobilenet")
     # Two single-threaded workers beat one two-threaded worker on two cores.
+    mobilenet_cases = [("inferq", bodies[body][0], 1, c) for body in ("mobilenet", "mobilenet-jpeg") for c in CONCURRENCY]
     found, rss = run_inferq("mobilenet", repo, {**common, "INFERQ_MAX_BATCH_SIZE": str(mobilenet_batch),
                                                 "INFERQ_TF_INTRA_OP_THREADS": "1",
-                                                "INFERQ_WORKERS_PER_MODEL": "2"},
-                            [(bodies["mobilenet"][0], 1, c) for c in CONCURRENCY], duration)
+                                                "INFERQ_WORKERS_PER_MODEL": "2"}, mobilenet_cases, duration)
     results += found
     log("inferq digits with gunicorn gthread workers, for comparison")
     found, _ = run_inferq("digits", repo, {**common, "INFERQ_WEB_WORKER_CLASS": "gthread",
                                            "INFERQ_MAX_BATCH_SIZE": str(digits_batch)},
-                          [(bodies["digits"][0], 1, 64)], duration, label="inferq-gthread")
+                          [("inferq", bodies["digits"][0], 1, 64)], duration, label="inferq-gthread")
     results += found
     log("inferq digits with stock Celery prefork consumption (one job per task), for comparison")
     found, _ = run_inferq("digits", repo, {**common, "INFERQ_WORKER_MODE": "prefork",
                                            "INFERQ_WORKER_CONCURRENCY": "2"},
-                          [(bodies["digits"][0], 1, 32)], duration, label="inferq-prefork")
+                          [("inferq", bodies["digits"][0], 1, 32)], duration, label="inferq-prefork")
     results += found
     return results, rss
+
+
+PEER_BODIES = {"naive": ("mobilenet",), "tutorial": ("mobilenet",), "bentoml": ("mobilenet-jpeg",),
+               "ray": ("mobilenet-jpeg", "mobilenet")}
+"""The MobileNetV2 bodies each peer takes, as inferq does: the same JPEG upload for the peers that read
+images, and each side's best binary form (``.npy`` where it reads one; BentoML reads none). Digits
+are the same JSON everywhere."""
 
 
 def run_peers(peers: str, repo, bodies, duration) -> list[dict]:
     """Each peer of the --peers list in turn, on one digit and one image per job."""
     results = []
-    loads = [("digits", bodies["digits"][0], 1), ("mobilenet", bodies["mobilenet"][0], 1)]
     for peer in filter(None, peers.split(",")):
+        loads = [("digits", bodies["digits"][0], 1), *(("mobilenet", bodies[b][0], 1) for b in PEER_BODIES[peer])]
         log(f"peer {peer}")
         results += run_peer(peer, repo, loads, duration)
     return results

@@ -1,7 +1,7 @@
-"""What both baseline peers share: where the models are and how a request body is read.
+"""What the baseline peers share: where the models are and how a request body is read.
 
-The peers take the same wire formats as inferq (JSON ``instances``, or a ``.npy`` body), so
-the load generator sends identical payloads to every system.
+The peers take the same wire formats as inferq (JSON ``instances``, a ``.npy`` body, or an
+uploaded JPEG), so the load generator sends identical payloads to every system.
 """
 from __future__ import annotations
 
@@ -32,6 +32,15 @@ def decode(body: bytes, content_type: str) -> np.ndarray:
     if content_type.startswith("application/x-npy"):
         return np.load(io.BytesIO(body), allow_pickle=False).astype(np.float32)
     return np.asarray(orjson.loads(body)["instances"], dtype=np.float32)
+
+
+def image_tensor(image) -> np.ndarray:
+    """One uploaded picture as inferq's ``preprocessing.image`` makes it for MobileNetV2:
+    RGB, 224x224 (bilinear), float32 pixels 0..255."""
+    from PIL import Image
+
+    image.draft("RGB", (224, 224))
+    return np.asarray(image.convert("RGB").resize((224, 224), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
 def to_wire(body: bytes, content_type: str) -> str:
