@@ -76,6 +76,7 @@ bench: $(STAMP_BENCH) models/digits/1/model.keras
 	$(if $(findstring bentoml,$(PEERS)),$(MAKE) bench-bentoml-env,)
 	$(if $(findstring ray,$(PEERS)),$(MAKE) bench-ray-env,)
 	$(PY) -m bench.run --peers naive,tutorial$(if $(PEERS),$(comma)$(PEERS),)
+	$(if $(PEERS),$(PY) -m bench.paired --peers $(PEERS),)
 	$(PY) -m bench.autoscale
 	$(PY) -m bench.protocols
 	$(PY) -m bench.tracing

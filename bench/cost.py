@@ -49,6 +49,9 @@ LOADS = (("1 job in flight", 1, 1), ("32 jobs in flight", 1, 32), ("100-instance
 """(name, instances per job, jobs in flight)."""
 ROLES = ("nginx", "gunicorn/Flask", "Redis", "inference worker", "webhook worker", "supervisord/launcher",
          "load generator")
+REQUEST_KINDS = (("`GET /healthz` (per request)", "healthz"), ("submit with `Prefer: wait`", "inferq"),
+                 ("submit, then `GET ?wait=`", "inferq-get"), ("submit answered 202, no wait", "inferq-submit"))
+"""(name, ``bench.loadgen`` flow): how a job is asked for; ``/healthz`` is the floor every request pays."""
 
 
 def kept_section(results_md: Path) -> str:
@@ -81,6 +84,36 @@ def run_once(stack, client: redis.Redis, payload: Path, instances: int, in_fligh
     return {**result, "us_per_job": {role: seconds * 1e6 / jobs for role, seconds in spent.items()}}
 
 
+def request_costs(stack, payload: Path, in_flight: int = 16, duration: float = 3.0) -> list[dict]:
+    """CPU microseconds per answered job of nginx and the web processes, by how the job is asked for.
+
+    No warm-up, so every request the CPU paid for is counted; the 202-only run goes last, as the
+    jobs it queues still run after it ends.
+    """
+    rows = []
+    for name, flow in REQUEST_KINDS:
+        before = tree_cpu_s(stack.process.pid, role_of)
+        result = loadgen(stack.url, flow, "digits", payload, 1, in_flight, duration, warmup=0)
+        after = tree_cpu_s(stack.process.pid, role_of)
+        answered = max(result["completed"], 1)
+        rows.append({"kind": name, "per_s": result["jobs_per_s"], "errors": result["errors"],
+                     "us": {role: (after.get(role, 0.0) - before.get(role, 0.0)) * 1e6 / answered
+                            for role in ("nginx", "gunicorn/Flask")}})
+    return rows
+
+
+def request_table(rows: list[dict]) -> list[str]:
+    """The web tier's CPU per job by request kind, for the reader who asks where gunicorn/Flask's share goes."""
+    lines = ["", "What nginx and the web processes spend per job by how it is asked for (this checkout, one digit "
+             "per job, 16 in flight, 3 s each, no warm-up): `GET /healthz` is what any request costs before any "
+             "inferq code runs.", "", "| request | answered/s | nginx µs | gunicorn/Flask µs | errors |",
+             "|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['kind']} | {row['per_s']:.0f} | {row['us']['nginx']:.0f} | "
+                     f"{row['us']['gunicorn/Flask']:.0f} | {row['errors']} |")
+    return lines
+
+
 def payload_of(instances: int) -> Path:
     from sklearn.datasets import load_digits
 
@@ -90,8 +123,9 @@ def payload_of(instances: int) -> Path:
     return path
 
 
-def measure(duration: float, rounds: int, against: str | None) -> dict[str, list[dict]]:
-    """This checkout's stack, and with ``against`` that commit's beside it, loaded in turn."""
+def measure(duration: float, rounds: int, against: str | None) -> tuple[dict[str, list[dict]], list[dict]]:
+    """This checkout's stack, and with ``against`` that commit's beside it, loaded in turn; then
+    this checkout's web tier by request kind."""
     codes = {"this checkout": ROOT}
     if against:
         codes[f"commit {against}"] = worktree(against)
@@ -111,13 +145,14 @@ def measure(duration: float, rounds: int, against: str | None) -> dict[str, list
                 for label in labels[number % len(labels):] + labels[:number % len(labels)]:  # each goes first in turn
                     runs[label][name].append(run_once(stacks[label], clients[label], payloads[instances],
                                                       instances, in_flight, duration))
+        by_kind = request_costs(stacks[labels[0]], payloads[1])
     finally:
         for stack in stacks.values():
             stop_stack(stack)
         if against:
             subprocess.run(["git", "worktree", "remove", "--force", str(codes[f"commit {against}"])], cwd=ROOT)
     return {label: [summary(name, instances, in_flight, by_load[name]) for name, instances, in_flight in LOADS]
-            for label, by_load in runs.items()}
+            for label, by_load in runs.items()}, by_kind
 
 
 def worktree(commit: str) -> Path:
@@ -146,7 +181,7 @@ def paired_ratio(now: dict, then: dict, figure: str) -> float:
     return statistics.median(a[figure] / b[figure] for a, b in zip(now["rounds"], then["rounds"], strict=True))
 
 
-def render(results: dict[str, list[dict]], command: str) -> str:
+def render(results: dict[str, list[dict]], by_kind: list[dict], command: str) -> str:
     labels = list(results)
     lines = [START, "## Where a job's CPU goes", "",
              f"Produced by `{command}` on {time.strftime('%Y-%m-%d')} ({platform.machine()}, {os.cpu_count()} CPUs): "
@@ -170,7 +205,7 @@ def render(results: dict[str, list[dict]], command: str) -> str:
         for now, then in zip(results[labels[0]], results[labels[1]], strict=True):
             lines.append(f"| {now['load']} | {paired_ratio(now, then, 'stack_us'):.2f}x | "
                          f"{paired_ratio(now, then, 'jobs_per_s'):.2f}x |")
-    return "\n".join([*lines, END]) + "\n"
+    return "\n".join([*lines, *request_table(by_kind), END]) + "\n"
 
 
 def main() -> int:
@@ -183,9 +218,10 @@ def main() -> int:
     command = f"make bench (.venv/bin/python -m bench.cost --duration {args.duration:g} --rounds {args.rounds}" \
               f"{f' --against {args.against}' if args.against else ''})"
     WORK.mkdir(parents=True, exist_ok=True)
-    results = measure(args.duration, max(1, args.rounds), args.against or None)
-    (WORK / "cost.json").write_text(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
-    section = render(results, command)
+    results, by_kind = measure(args.duration, max(1, args.rounds), args.against or None)
+    (WORK / "cost.json").write_text(orjson.dumps({"loads": results, "requests": by_kind},
+                                                 option=orjson.OPT_INDENT_2).decode())
+    section = render(results, by_kind, command)
     sections.replace(ROOT / "bench" / "RESULTS.md", section, START, END)
     print(section)
     return 0

@@ -5,6 +5,7 @@ Bounded in time (``--duration``) and aimed at 127.0.0.1 only. The client flows:
 - ``inferq``: POST with ``Prefer: wait`` (one request when the job ends in time), then
   long-poll ``GET /v1/jobs/<id>?wait=`` until it is terminal;
 - ``inferq-get``: POST (202 at once), then the same long-poll: two requests per job;
+- ``inferq-submit``: POST answered 202, no wait; ``healthz``: ``GET /healthz`` (``bench.cost``);
 - ``sync``: one POST that answers with the predictions (the naive peer);
 - ``poll``: POST, then GET the result every 50 ms until it is ready (the tutorial peer);
 - ``predict``: TF Serving's ``POST /v1/models/<m>:predict`` (JSON), answered when the job ends;
@@ -64,6 +65,20 @@ async def _submit_and_long_poll(session, url, model, payload, headers) -> bool:
     return job["status"] == "succeeded"
 
 
+async def submit_only_job(session, url, model, payload, headers) -> bool:
+    """Submit without waiting: the 202 is the whole exchange, and the job runs on without the client."""
+    async with session.post(f"{url}/v1/models/{model}/jobs", data=payload, headers=headers) as response:
+        await response.read()
+        return response.status == 202
+
+
+async def healthz_request(session, url, model, payload, headers) -> bool:
+    """``GET /healthz``: what any request costs nginx and the web tier, the floor under every flow."""
+    async with session.get(f"{url}/healthz") as response:
+        await response.read()
+        return response.status == 200
+
+
 async def sync_job(session, url, model, payload, headers) -> bool:
     async with session.post(f"{url}/predict/{model}", data=payload, headers=headers) as response:
         await response.read()
@@ -103,7 +118,8 @@ async def poll_job(session, url, model, payload, headers) -> bool:
     return False
 
 
-FLOWS = {"inferq": inferq_job, "inferq-get": inferq_get_job, "sync": sync_job, "poll": poll_job, "predict": predict_job, "v2": v2_job}
+FLOWS = {"inferq": inferq_job, "inferq-get": inferq_get_job, "inferq-submit": submit_only_job,
+         "healthz": healthz_request, "sync": sync_job, "poll": poll_job, "predict": predict_job, "v2": v2_job}
 
 
 async def run(args) -> dict:

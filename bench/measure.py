@@ -58,10 +58,11 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def loadgen(url, flow, model, payload, instances, concurrency, duration, header_length: int = 0) -> dict:
+def loadgen(url, flow, model, payload, instances, concurrency, duration, header_length: int = 0,
+            warmup: float = 2.0) -> dict:
     command = [sys.executable, "-m", "bench.loadgen", "--url", url, "--flow", flow, "--model", model,
                "--payload", str(payload), "--instances", str(instances), "--concurrency", str(concurrency),
-               "--duration", str(duration), "--header-length", str(header_length)]
+               "--duration", str(duration), "--header-length", str(header_length), "--warmup", str(warmup)]
     result = json.loads(subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout)
     log(f"{flow:>7} {model:>9} x{instances:<3} c={concurrency:<3} {result['jobs_per_s']:8.1f} jobs/s "
         f"p50 {result['p50_ms'] or 0:7.1f} ms  p99 {result['p99_ms'] or 0:7.1f} ms  errors {result['errors']}")

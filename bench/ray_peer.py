@@ -18,6 +18,8 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -101,11 +103,14 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def run_ray(repo: Path, loads: list[tuple[str, Path, int]], duration: float) -> list[dict]:
-    """Ray Serve on each (model, payload, instances) at 1, 8, 32 and 64 requests in flight, after a warm-up."""
+@contextmanager
+def ray_server(repo: Path) -> Iterator[str | None]:
+    """Ray Serve serving both models from its own environment: its URL once a replica answers, or
+    None when it is not installed or did not become ready; stopped, every process of it, after."""
     if not (VENV / "bin" / "python").exists():
         log("Ray Serve is not installed: make bench-ray-env (its own virtual environment)")
-        return []
+        yield None
+        return
     port, (temp, scratch) = free_port(), ray_temp_dir()
     url = f"http://127.0.0.1:{port}"
     command = [str(VENV / "bin" / "python"), "-m", "bench.peers.ray_service", "--port", str(port), "--temp-dir", str(temp)]
@@ -116,13 +121,22 @@ def run_ray(repo: Path, loads: list[tuple[str, Path, int]], duration: float) -> 
         started = time.monotonic()
         if not wait_ready(proc, url):
             log(f"Ray Serve did not become ready in {READY_S} s: see bench/.work/peer-ray.log")
-            return []
+            yield None
+            return
         log(f"Ray Serve ready in {time.monotonic() - started:.0f} s")
-        for model, payload, n in loads:  # the first requests of each replica trace the models
-            loadgen(url, "sync", model, payload, n, 1, 2)
-        return [dict(loadgen(url, "sync", model, payload, n, c, duration), system="ray")
-                for model, payload, n in loads for c in CONCURRENCY]
+        yield url
     finally:
         stop(proc)
         if scratch:
             shutil.rmtree(temp, ignore_errors=True)
+
+
+def run_ray(repo: Path, loads: list[tuple[str, Path, int]], duration: float) -> list[dict]:
+    """Ray Serve on each (model, payload, instances) at 1, 8, 32 and 64 requests in flight, after a warm-up."""
+    with ray_server(repo) as url:
+        if url is None:
+            return []
+        for model, payload, n in loads:  # the first requests of each replica trace the models
+            loadgen(url, "sync", model, payload, n, 1, 2)
+        return [dict(loadgen(url, "sync", model, payload, n, c, duration), system="ray")
+                for model, payload, n in loads for c in CONCURRENCY]

@@ -37,6 +37,11 @@ from bench.measure import WORK, loadgen  # noqa: E402
 from tests.integration.stack import copy_demo_model, free_port, start_stack, stop_stack  # noqa: E402
 
 START, END = "<!-- replication:start -->", "<!-- replication:end -->"
+
+
+def kept_section(results_md: Path) -> str:
+    """This section of an existing RESULTS.md, markers included ('' if none)."""
+    return sections.kept(results_md, START, END)
 DURATION_S, ROUNDS = 8.0, 3
 THROUGHPUT_GOAL = 0.8
 SETUPS = {

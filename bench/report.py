@@ -218,12 +218,12 @@ def write(bench_dir: Path, raw, runs, memory, publish, capacity, machine: str, c
     notes = bench_dir / "NOTES.md"
     if notes.exists():
         lines += [notes.read_text()]
-    from bench import autoscale, cost, priority, protocols, reliability, tracing
+    from bench import autoscale, cost, paired, priority, protocols, reliability, replication, tracing
 
     # Sections other commands write (the fault suite; the autoscaling run, which follows).
     results_md = bench_dir / "RESULTS.md"
-    kept = (reliability.kept_section(results_md) + autoscale.kept_section(results_md)
+    kept = (paired.kept_section(results_md) + reliability.kept_section(results_md) + autoscale.kept_section(results_md)
             + protocols.kept_section(results_md) + tracing.kept_section(results_md) + cost.kept_section(results_md)
-            + priority.kept_section(results_md))
+            + priority.kept_section(results_md) + replication.kept_section(results_md))
     (bench_dir / "RESULTS.md").write_text("\n".join(lines) + "\n" + kept)
     plot(bench_dir / "results.png", runs)

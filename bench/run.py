@@ -21,6 +21,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -76,6 +78,8 @@ def run_inferq(model, repo, env, cases, duration, label="inferq") -> tuple[list[
     shutil.copytree(repo / model, models_dir / model)
     stack = start_stack(base, models_dir, {model}, env)
     try:
+        if int(env.get("INFERQ_WORKERS_PER_MODEL", "1")) > 1:
+            wait_for_workers(stack, model, int(env["INFERQ_WORKERS_PER_MODEL"]))
         results = [dict(loadgen(stack.url, flow, model, payload, n, c, duration), system=label)
                    for flow, payload, n, c in cases]
         program = f"worker-{model}" if env.get("INFERQ_WORKERS_PER_MODEL", "1") == "1" \
@@ -84,6 +88,22 @@ def run_inferq(model, repo, env, cases, duration, label="inferq") -> tuple[list[
     finally:
         stop_stack(stack)
     return results, rss
+
+
+def wait_for_workers(stack, model: str, count: int, timeout_s: float = 180) -> None:
+    """Block until ``count`` workers serve ``model``. The stack is ready with one; a second loads
+    on spare CPU only (workers/inference/start_priority.py), so measuring at once would count
+    one worker's throughput for two's."""
+    import redis
+
+    from shared.signatures import ModelCatalog
+
+    catalog = ModelCatalog(redis.Redis.from_url(stack.redis_url()))
+    deadline = time.monotonic() + timeout_s
+    while catalog.live_workers(model) < count:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{count} workers of {model} did not start within {timeout_s:.0f} s")
+        time.sleep(0.5)
 
 
 class Peer:
@@ -146,11 +166,14 @@ def run_peer(name, repo, loads, duration) -> list[dict]:
         peer.stop()
 
 
-def run_bentoml(repo, loads, duration) -> list[dict]:
+@contextmanager
+def bentoml_server(repo) -> Iterator[str | None]:
+    """BentoML serving both models from its own environment: its URL, or None when not installed."""
     venv = ROOT / "bench" / ".venv-bentoml"
     if not (venv / "bin" / "bentoml").exists():
         log("BentoML is not installed: make bench-bentoml-env (its own virtual environment)")
-        return []
+        yield None
+        return
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("INFERQ_")}
     env.update(PEER_MODELS_DIR=str(repo), TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
@@ -158,12 +181,19 @@ def run_bentoml(repo, loads, duration) -> list[dict]:
     peer = Peer([[str(venv / "bin" / "bentoml"), "serve", "bench.peers.bentoml_service:Inference",
                   "--port", str(port), "--host", "127.0.0.1"]], env, url, "/readyz")
     try:
+        yield url
+    finally:
+        peer.stop()
+
+
+def run_bentoml(repo, loads, duration) -> list[dict]:
+    with bentoml_server(repo) as url:
+        if url is None:
+            return []
         for model, payload, n in loads:
             loadgen(url, "sync", model, payload, n, 1, 2)
         return [dict(loadgen(url, "sync", model, payload, n, c, duration), system="bentoml")
                 for model, payload, n in loads for c in CONCURRENCY]
-    finally:
-        peer.stop()
 
 
 def machine() -> str:
